@@ -1,0 +1,780 @@
+"""IKEv2 message codec: bytes <-> :mod:`petrel.wire.payloads` values (RFC 7296 §3, RFC 7383).
+
+Decoding treats every octet as hostile: each length is checked against the octets that remain
+and any problem raises :class:`~petrel.wire.errors.DecodeError` carrying the notify the RFC
+prescribes, never ``IndexError`` or ``struct.error``.  Reserved fields and bits are ignored on
+decode and written as zero on encode (§3.1, §3.2), so ``encode(decode(b)) == b`` holds for every
+canonical ``b`` and ``decode(encode(m)) == m`` for every well-formed value ``m``.
+
+Canonical form, where the wire allows a choice: the Key Length attribute comes first among a
+transform's attributes (§3.3.5).  Encoding raises ``ValueError`` for values that cannot be put
+on the wire (an SK payload that is not last, a field that does not fit, a 9-octet SPI, ...).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from enum import IntEnum
+from struct import Struct
+
+from .errors import DecodeError
+from .payloads import (
+    AUTH,
+    CERT,
+    CERTREQ,
+    CP,
+    EAP,
+    FLAG_INITIATOR,
+    FLAG_RESPONSE,
+    FLAG_VERSION,
+    GENERIC_HEADER_LEN,
+    IKE_HEADER_LEN,
+    KE,
+    SA,
+    SK,
+    SKF,
+    ConfigAttribute,
+    Delete,
+    IDi,
+    IDr,
+    IkeHeader,
+    Message,
+    Nonce,
+    Notify,
+    Payload,
+    Proposal,
+    TrafficSelector,
+    Transform,
+    TSi,
+    TSr,
+    UnknownPayload,
+    VendorID,
+)
+from .registry import (
+    AuthMethod,
+    CertEncoding,
+    CfgAttr,
+    CfgType,
+    EncrId,
+    EsnId,
+    ExchangeType,
+    IdType,
+    IntegId,
+    KeId,
+    NotifyType,
+    PayloadType,
+    PrfId,
+    ProtocolId,
+    TransformAttr,
+    TransformType,
+    TsType,
+    coerce,
+)
+
+__all__ = [
+    "SKF_HEADER_LEN",
+    "SK_GENERIC_HEADER_LEN",
+    "decode_header",
+    "decode_message",
+    "decode_payloads",
+    "encode_header",
+    "encode_message",
+    "encode_payloads",
+    "sk_generic_header",
+    "skf_header",
+]
+
+SK_GENERIC_HEADER_LEN = 4
+"""The SK payload's generic header (§3.14); with the IKE header it is the AEAD's AAD."""
+SKF_HEADER_LEN = 8
+"""The SKF payload's generic header plus Fragment Number and Total Fragments (RFC 7383 §2.5)."""
+
+_DEFINED_FLAGS = FLAG_INITIATOR | FLAG_VERSION | FLAG_RESPONSE
+_CRITICAL = 0x80
+_AF_TV = 0x8000
+_LAST = 0
+_MORE_PROPOSALS = 2  # §3.3.1 Last Substruc
+_MORE_TRANSFORMS = 3  # §3.3.2 Last Substruc
+_INVALID_SYNTAX = NotifyType.INVALID_SYNTAX
+_SK = int(PayloadType.SK)
+_SKF = int(PayloadType.SKF)
+
+_HEADER = Struct("!8s8sBBBBII")  # §3.1
+_GENERIC = Struct("!BBH")  # §3.2
+_PROPOSAL = Struct("!BxHBBBB")  # §3.3.1
+_TRANSFORM = Struct("!BxHBxH")  # §3.3.2
+_ATTR = Struct("!HH")  # §3.3.5, §3.15.1
+_U8_RES3 = Struct("!B3x")  # ID, AUTH, TS, CP bodies start with one octet and three reserved
+_KE = Struct("!H2x")  # §3.4
+_NOTIFY = Struct("!BBH")  # §3.10
+_DELETE = Struct("!BBH")  # §3.11
+_TS = Struct("!BBHHH")  # §3.13.1
+_SKF = Struct("!HH")  # RFC 7383 §2.5
+_U16 = Struct("!H")
+
+# Selector length and address size per supported TS type (§3.13.1).
+_TS_LAYOUT = {TsType.IPV4_ADDR_RANGE: (16, 4), TsType.IPV6_ADDR_RANGE: (40, 16)}
+
+
+def _lookup(enum: type[IntEnum]) -> Callable[[int], IntEnum | int]:
+    """A fast equivalent of ``registry.coerce(enum, v)``: the member for ``v`` or ``v`` itself."""
+    table = {member.value: coerce(enum, member.value) for member in enum}
+    get = table.get
+    return lambda value: get(value, value)
+
+
+_payload_type = _lookup(PayloadType)
+_exchange = _lookup(ExchangeType)
+_protocol = _lookup(ProtocolId)
+_transform_type = _lookup(TransformType)
+_ke_id = _lookup(KeId)
+_id_type = _lookup(IdType)
+_cert_encoding = _lookup(CertEncoding)
+_auth_method = _lookup(AuthMethod)
+_notify_type = _lookup(NotifyType)
+_ts_type = _lookup(TsType)
+_cfg_type = _lookup(CfgType)
+_cfg_attr = _lookup(CfgAttr)
+_transform_ids: dict[int, Callable[[int], IntEnum | int]] = {
+    TransformType.ENCR: _lookup(EncrId),
+    TransformType.PRF: _lookup(PrfId),
+    TransformType.INTEG: _lookup(IntegId),
+    TransformType.ESN: _lookup(EsnId),
+}
+for _t in TransformType:
+    if _t == TransformType.KE or _t.name.startswith("ADDKE"):
+        _transform_ids[_t] = _ke_id
+
+
+def _syntax(detail: str, payload_type: int | None) -> DecodeError:
+    return DecodeError(_INVALID_SYNTAX, detail, payload_type)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+
+def decode_header(data: bytes | bytearray | memoryview) -> IkeHeader:
+    """Decode the IKE header (§3.1) of the datagram ``data``.
+
+    The Length field must equal ``len(data)``; a major version other than 2 raises
+    INVALID_MAJOR_VERSION (§1.5, §2.5).  Reserved flag bits are dropped.
+    """
+    if len(data) < IKE_HEADER_LEN:
+        raise _syntax(f"IKE header truncated ({len(data)} octets)", None)
+    spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = _HEADER.unpack_from(
+        data, 0
+    )
+    major = version >> 4
+    if major != 2:
+        raise DecodeError(NotifyType.INVALID_MAJOR_VERSION, f"major version {major}")
+    if length != len(data):
+        raise _syntax(f"IKE header length {length} but message has {len(data)} octets", None)
+    return IkeHeader(
+        spi_i=spi_i,
+        spi_r=spi_r,
+        next_payload=_payload_type(next_payload),
+        exchange=_exchange(exchange),
+        message_id=message_id,
+        flags=flags & _DEFINED_FLAGS,
+        major=major,
+        minor=version & 0x0F,
+        length=length,
+    )
+
+
+def decode_message(data: bytes | bytearray | memoryview) -> Message:
+    """Decode a whole IKE message (no non-ESP marker).  An SK/SKF payload stays encrypted."""
+    header = decode_header(data)
+    view = memoryview(data)[IKE_HEADER_LEN:]
+    return Message(header, _decode_chain(header.next_payload, view))
+
+
+def decode_payloads(first: int, data: bytes | bytearray | memoryview) -> tuple[Payload, ...]:
+    """Decode the payload chain ``data`` whose first payload has type ``first`` (§3.2).
+
+    Used on the decrypted contents of an SK payload; the chain must fill ``data`` exactly.
+    """
+    return _decode_chain(first, memoryview(data))
+
+
+def _decode_chain(next_type: int, view: memoryview) -> tuple[Payload, ...]:
+    payloads: list[Payload] = []
+    pos = 0
+    end = len(view)
+    while next_type != 0:
+        if end - pos < GENERIC_HEADER_LEN:
+            raise _syntax("payload header truncated", next_type)
+        following, flags, length = _GENERIC.unpack_from(view, pos)
+        if length < GENERIC_HEADER_LEN:
+            raise _syntax(f"payload length {length} below 4", next_type)
+        if length > end - pos:
+            raise _syntax(f"payload length {length} overruns {end - pos} octets", next_type)
+        body = view[pos + GENERIC_HEADER_LEN : pos + length]
+        critical = bool(flags & _CRITICAL)
+        pos += length
+        if next_type in (_SK, _SKF):
+            # §3.14: the Next Payload field of SK names the first inner payload; SK is last.
+            if pos != end:
+                raise _syntax("encrypted payload is not the last payload", next_type)
+            if next_type == _SK:
+                payloads.append(SK(_payload_type(following), bytes(body), critical))
+            else:
+                payloads.append(_decode_skf(body, critical, following))
+            return tuple(payloads)
+        decoder = _DECODERS.get(next_type)
+        if decoder is not None:
+            payloads.append(decoder(body, critical))
+        elif critical:
+            # §2.5: an unrecognised payload with the critical bit set rejects the message.
+            raise DecodeError(
+                NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                f"unsupported critical payload type {next_type}",
+                int(next_type),
+            )
+        else:
+            payloads.append(UnknownPayload(int(next_type), bytes(body)))
+        next_type = following
+    if pos != end:
+        raise _syntax(f"{end - pos} octets after the last payload", None)
+    return tuple(payloads)
+
+
+def _decode_sa(body: memoryview, critical: bool) -> SA:
+    """§3.3: one or more proposals, numbered consecutively, the last one marked as last."""
+    ptype = PayloadType.SA
+    proposals: list[Proposal] = []
+    pos = 0
+    end = len(body)
+    if end == 0:
+        raise _syntax("SA payload without proposals", ptype)
+    while True:
+        if end - pos < _PROPOSAL.size:
+            raise _syntax("proposal truncated", ptype)
+        last, length, number, protocol, spi_size, count = _PROPOSAL.unpack_from(body, pos)
+        if last not in (_LAST, _MORE_PROPOSALS):
+            raise _syntax(f"proposal Last Substruc {last}", ptype)
+        if length < _PROPOSAL.size + spi_size or length > end - pos:
+            raise _syntax(f"proposal length {length} invalid", ptype)
+        if number == 0 or (proposals and number != proposals[-1].number + 1):
+            raise _syntax(f"proposal number {number} out of sequence", ptype)
+        if protocol == ProtocolId.IKE and spi_size not in (0, 8):
+            raise _syntax(f"IKE proposal SPI size {spi_size}", ptype)
+        if protocol in (ProtocolId.ESP, ProtocolId.AH) and spi_size != 4:
+            raise _syntax(f"ESP/AH proposal SPI size {spi_size}", ptype)
+        spi_end = pos + _PROPOSAL.size + spi_size
+        transforms = _decode_transforms(body[spi_end : pos + length], count)
+        spi = bytes(body[pos + _PROPOSAL.size : spi_end])
+        proposals.append(Proposal(number, _protocol(protocol), spi, transforms))
+        pos += length
+        if last == _LAST:
+            if pos != end:
+                raise _syntax("octets after the last proposal", ptype)
+            return SA(tuple(proposals), critical)
+        if pos == end:
+            raise _syntax("proposal list ends without a last proposal", ptype)
+
+
+def _decode_transforms(body: memoryview, count: int) -> tuple[Transform, ...]:
+    """§3.3.2: exactly ``count`` transforms filling ``body``, the last one marked as last."""
+    ptype = PayloadType.SA
+    transforms: list[Transform] = []
+    pos = 0
+    end = len(body)
+    while pos < end:
+        if end - pos < _TRANSFORM.size:
+            raise _syntax("transform truncated", ptype)
+        last, length, ttype, tid = _TRANSFORM.unpack_from(body, pos)
+        if last not in (_LAST, _MORE_TRANSFORMS):
+            raise _syntax(f"transform Last Substruc {last}", ptype)
+        if length < _TRANSFORM.size or length > end - pos:
+            raise _syntax(f"transform length {length} invalid", ptype)
+        key_length, others = _decode_attributes(body[pos + _TRANSFORM.size : pos + length])
+        id_lookup = _transform_ids.get(ttype)
+        transforms.append(
+            Transform(
+                _transform_type(ttype),
+                id_lookup(tid) if id_lookup is not None else tid,
+                key_length,
+                others,
+            )
+        )
+        pos += length
+        if (last == _LAST) != (pos == end):
+            raise _syntax("transform Last Substruc does not match the proposal length", ptype)
+    if len(transforms) != count:
+        raise _syntax(f"proposal says {count} transforms but holds {len(transforms)}", ptype)
+    return tuple(transforms)
+
+
+def _decode_attributes(
+    body: memoryview,
+) -> tuple[int | None, tuple[tuple[int, bool, bytes], ...]]:
+    """§3.3.5: TV (AF=1, 2-octet value) and TLV attributes; Key Length (14) must be TV, once."""
+    ptype = PayloadType.SA
+    key_length: int | None = None
+    others: list[tuple[int, bool, bytes]] = []
+    pos = 0
+    end = len(body)
+    while pos < end:
+        if end - pos < _ATTR.size:
+            raise _syntax("transform attribute truncated", ptype)
+        type_field, value = _ATTR.unpack_from(body, pos)
+        attr_type = type_field & 0x7FFF
+        if type_field & _AF_TV:
+            if attr_type == TransformAttr.KEY_LENGTH:
+                if key_length is not None:
+                    raise _syntax("duplicate Key Length attribute", ptype)
+                key_length = value
+            else:
+                others.append((attr_type, True, bytes(body[pos + 2 : pos + 4])))
+            pos += _ATTR.size
+            continue
+        if attr_type == TransformAttr.KEY_LENGTH:
+            raise _syntax("Key Length attribute in TLV form", ptype)
+        if value > end - pos - _ATTR.size:
+            raise _syntax(f"transform attribute length {value} overruns", ptype)
+        start = pos + _ATTR.size
+        others.append((attr_type, False, bytes(body[start : start + value])))
+        pos = start + value
+    return key_length, tuple(others)
+
+
+def _decode_ke(body: memoryview, critical: bool) -> KE:
+    """§3.4: Diffie-Hellman Group Num, two reserved octets, key exchange data."""
+    if len(body) < _KE.size:
+        raise _syntax("KE payload truncated", PayloadType.KE)
+    (group,) = _KE.unpack_from(body, 0)
+    return KE(_ke_id(group), bytes(body[_KE.size :]), critical)
+
+
+def _decode_id(body: memoryview, critical: bool, cls: type[IDi] | type[IDr]) -> IDi | IDr:
+    """§3.5: ID Type, three reserved octets, identification data."""
+    if len(body) < _U8_RES3.size:
+        raise _syntax("ID payload truncated", cls.payload_type)
+    (id_type,) = _U8_RES3.unpack_from(body, 0)
+    return cls(_id_type(id_type), bytes(body[_U8_RES3.size :]), critical)
+
+
+def _decode_idi(body: memoryview, critical: bool) -> IDi:
+    return _decode_id(body, critical, IDi)  # type: ignore[return-value]
+
+
+def _decode_idr(body: memoryview, critical: bool) -> IDr:
+    return _decode_id(body, critical, IDr)  # type: ignore[return-value]
+
+
+def _decode_cert(body: memoryview, critical: bool) -> CERT:
+    """§3.6: Cert Encoding octet, certificate data."""
+    if len(body) < 1:
+        raise _syntax("CERT payload truncated", PayloadType.CERT)
+    return CERT(_cert_encoding(body[0]), bytes(body[1:]), critical)
+
+
+def _decode_certreq(body: memoryview, critical: bool) -> CERTREQ:
+    """§3.7: Cert Encoding octet, certification authority data."""
+    if len(body) < 1:
+        raise _syntax("CERTREQ payload truncated", PayloadType.CERTREQ)
+    return CERTREQ(_cert_encoding(body[0]), bytes(body[1:]), critical)
+
+
+def _decode_auth(body: memoryview, critical: bool) -> AUTH:
+    """§3.8: Auth Method, three reserved octets, authentication data."""
+    if len(body) < _U8_RES3.size:
+        raise _syntax("AUTH payload truncated", PayloadType.AUTH)
+    (method,) = _U8_RES3.unpack_from(body, 0)
+    return AUTH(_auth_method(method), bytes(body[_U8_RES3.size :]), critical)
+
+
+def _decode_nonce(body: memoryview, critical: bool) -> Nonce:
+    """§3.9: the nonce data (its 16..256 octet bounds are the engine's to check)."""
+    return Nonce(bytes(body), critical)
+
+
+def _decode_notify(body: memoryview, critical: bool) -> Notify:
+    """§3.10: Protocol ID, SPI Size, Notify Message Type, SPI, notification data."""
+    if len(body) < _NOTIFY.size:
+        raise _syntax("Notify payload truncated", PayloadType.NOTIFY)
+    protocol, spi_size, notify_type = _NOTIFY.unpack_from(body, 0)
+    spi_end = _NOTIFY.size + spi_size
+    if spi_end > len(body):
+        raise _syntax(f"Notify SPI size {spi_size} overruns", PayloadType.NOTIFY)
+    return Notify(
+        _notify_type(notify_type),
+        bytes(body[spi_end:]),
+        _protocol(protocol),
+        bytes(body[_NOTIFY.size : spi_end]),
+        critical,
+    )
+
+
+def _decode_delete(body: memoryview, critical: bool) -> Delete:
+    """§3.11: Protocol ID, SPI Size, Num of SPIs, SPIs; Num * Size must fill the payload."""
+    ptype = PayloadType.DELETE
+    if len(body) < _DELETE.size:
+        raise _syntax("Delete payload truncated", ptype)
+    protocol, spi_size, count = _DELETE.unpack_from(body, 0)
+    if spi_size == 0 and count != 0:
+        raise _syntax(f"Delete lists {count} SPIs of size 0", ptype)
+    if count * spi_size != len(body) - _DELETE.size:
+        raise _syntax(f"Delete of {count} SPIs of {spi_size} octets: length mismatch", ptype)
+    base = _DELETE.size
+    spis = tuple(bytes(body[base + i * spi_size : base + (i + 1) * spi_size]) for i in range(count))
+    return Delete(_protocol(protocol), spis, spi_size, critical)
+
+
+def _decode_vendor_id(body: memoryview, critical: bool) -> VendorID:
+    """§3.12: the vendor identifier."""
+    return VendorID(bytes(body), critical)
+
+
+def _decode_selectors(body: memoryview, ptype: PayloadType) -> tuple[TrafficSelector, ...]:
+    """§3.13: Number of TSs, three reserved octets, then exactly that many selectors."""
+    if len(body) < _U8_RES3.size:
+        raise _syntax("TS payload truncated", ptype)
+    (count,) = _U8_RES3.unpack_from(body, 0)
+    selectors: list[TrafficSelector] = []
+    pos = _U8_RES3.size
+    end = len(body)
+    for _ in range(count):
+        if end - pos < _TS.size:
+            raise _syntax("traffic selector truncated", ptype)
+        ts_type, protocol, length, start_port, end_port = _TS.unpack_from(body, pos)
+        layout = _TS_LAYOUT.get(ts_type)
+        if layout is None:
+            raise _syntax(f"unsupported traffic selector type {ts_type}", ptype)
+        expected, size = layout
+        if length != expected:
+            raise _syntax(f"selector length {length} for TS type {ts_type}", ptype)
+        if end - pos < expected:
+            raise _syntax("traffic selector overruns the payload", ptype)
+        addr = pos + _TS.size
+        selectors.append(
+            TrafficSelector(
+                _ts_type(ts_type),
+                protocol,
+                start_port,
+                end_port,
+                bytes(body[addr : addr + size]),
+                bytes(body[addr + size : addr + 2 * size]),
+            )
+        )
+        pos += expected
+    if pos != end:
+        raise _syntax(f"{end - pos} octets after the last traffic selector", ptype)
+    return tuple(selectors)
+
+
+def _decode_tsi(body: memoryview, critical: bool) -> TSi:
+    return TSi(_decode_selectors(body, PayloadType.TSi), critical)
+
+
+def _decode_tsr(body: memoryview, critical: bool) -> TSr:
+    return TSr(_decode_selectors(body, PayloadType.TSr), critical)
+
+
+def _decode_cp(body: memoryview, critical: bool) -> CP:
+    """§3.15: CFG Type, three reserved octets, attributes (R bit, type, length, value)."""
+    ptype = PayloadType.CP
+    if len(body) < _U8_RES3.size:
+        raise _syntax("CP payload truncated", ptype)
+    (cfg_type,) = _U8_RES3.unpack_from(body, 0)
+    attributes: list[ConfigAttribute] = []
+    pos = _U8_RES3.size
+    end = len(body)
+    while pos < end:
+        if end - pos < _ATTR.size:
+            raise _syntax("configuration attribute truncated", ptype)
+        attr_type, length = _ATTR.unpack_from(body, pos)
+        start = pos + _ATTR.size
+        if length > end - start:
+            raise _syntax(f"configuration attribute length {length} overruns", ptype)
+        attributes.append(
+            ConfigAttribute(_cfg_attr(attr_type & 0x7FFF), bytes(body[start : start + length]))
+        )
+        pos = start + length
+    return CP(_cfg_type(cfg_type), tuple(attributes), critical)
+
+
+def _decode_eap(body: memoryview, critical: bool) -> EAP:
+    """§3.16: one EAP message (RFC 3748 §4) whose Length field must match the payload."""
+    if len(body) < 4:
+        raise _syntax("EAP message truncated", PayloadType.EAP)
+    (length,) = _U16.unpack_from(body, 2)
+    if length != len(body):
+        raise _syntax(f"EAP length {length} in a {len(body)}-octet payload", PayloadType.EAP)
+    return EAP(bytes(body), critical)
+
+
+def _decode_skf(body: memoryview, critical: bool, inner: int) -> SKF:
+    """RFC 7383 §2.5: Fragment Number and Total Fragments, 1 <= number <= total."""
+    if len(body) < _SKF.size:
+        raise _syntax("SKF payload truncated", PayloadType.SKF)
+    number, total = _SKF.unpack_from(body, 0)
+    if not 1 <= number <= total:
+        raise _syntax(f"fragment number {number} of {total}", PayloadType.SKF)
+    return SKF(_payload_type(inner), number, total, bytes(body[_SKF.size :]), critical)
+
+
+_DECODERS: dict[int, Callable[[memoryview, bool], Payload]] = {
+    PayloadType.SA: _decode_sa,
+    PayloadType.KE: _decode_ke,
+    PayloadType.IDi: _decode_idi,
+    PayloadType.IDr: _decode_idr,
+    PayloadType.CERT: _decode_cert,
+    PayloadType.CERTREQ: _decode_certreq,
+    PayloadType.AUTH: _decode_auth,
+    PayloadType.NONCE: _decode_nonce,
+    PayloadType.NOTIFY: _decode_notify,
+    PayloadType.DELETE: _decode_delete,
+    PayloadType.VENDOR_ID: _decode_vendor_id,
+    PayloadType.TSi: _decode_tsi,
+    PayloadType.TSr: _decode_tsr,
+    PayloadType.CP: _decode_cp,
+    PayloadType.EAP: _decode_eap,
+}
+_DECODERS = {int(k): v for k, v in _DECODERS.items()}  # plain-int keys: cheapest lookups
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+# --------------------------------------------------------------------------------------------
+
+
+def encode_header(header: IkeHeader) -> bytes:
+    """The 28-octet IKE header (§3.1), written as given (Length included); reserved flags zero."""
+    if len(header.spi_i) != 8 or len(header.spi_r) != 8:
+        raise ValueError("IKE SPIs must be 8 octets")
+    if not (0 <= header.major <= 15 and 0 <= header.minor <= 15):
+        raise ValueError("IKE version numbers must fit in four bits")
+    try:
+        return _HEADER.pack(
+            header.spi_i,
+            header.spi_r,
+            header.next_payload,
+            header.major << 4 | header.minor,
+            header.exchange,
+            header.flags & _DEFINED_FLAGS,
+            header.message_id,
+            header.length,
+        )
+    except struct.error as exc:
+        raise ValueError(f"IKE header field out of range: {exc}") from None
+
+
+def encode_message(msg: Message) -> bytes:
+    """The whole message; the header's Next Payload and Length are recomputed."""
+    first, chain = encode_payloads(msg.payloads)
+    h = msg.header
+    length = IKE_HEADER_LEN + len(chain)
+    header = IkeHeader(
+        h.spi_i, h.spi_r, first, h.exchange, h.message_id, h.flags, h.major, h.minor, length
+    )
+    return encode_header(header) + chain
+
+
+def encode_payloads(payloads: Iterable[Payload]) -> tuple[int, bytes]:
+    """Encode a payload chain; returns (type of the first payload or 0, chain octets).
+
+    Each generic header's Next Payload names the following payload, except that of an SK/SKF
+    payload, which names its first inner payload (§3.14); SK/SKF must therefore be last.
+    """
+    items = tuple(payloads)
+    parts: list[bytes] = []
+    last = len(items) - 1
+    try:
+        for index, payload in enumerate(items):
+            encoder = _ENCODERS.get(type(payload))
+            if encoder is None:
+                raise ValueError(f"cannot encode {type(payload).__name__}")
+            body = encoder(payload)
+            if isinstance(payload, SK | SKF):
+                if index != last:
+                    raise ValueError("an SK/SKF payload must be the last payload")
+                following = payload.inner_next_payload
+            else:
+                following = _type_of(items[index + 1]) if index < last else PayloadType.NONE
+            length = GENERIC_HEADER_LEN + len(body)
+            if length > 0xFFFF:
+                raise ValueError(f"{type(payload).__name__} payload of {length} octets")
+            parts.append(_GENERIC.pack(following, _CRITICAL if payload.critical else 0, length))
+            parts.append(body)
+    except struct.error as exc:
+        raise ValueError(f"payload field out of range: {exc}") from None
+    first = _type_of(items[0]) if items else PayloadType.NONE
+    return first, b"".join(parts)
+
+
+def sk_generic_header(inner_next_payload: int, body_length: int, critical: bool = False) -> bytes:
+    """The 4-octet generic header of an SK payload with a ``body_length``-octet body (§3.14)."""
+    flags = _CRITICAL if critical else 0
+    return _GENERIC.pack(inner_next_payload, flags, GENERIC_HEADER_LEN + body_length)
+
+
+def skf_header(
+    inner_next_payload: int, number: int, total: int, body_length: int, critical: bool = False
+) -> bytes:
+    """The 8-octet header of an SKF payload with a ``body_length``-octet body (RFC 7383)."""
+    flags = _CRITICAL if critical else 0
+    length = SKF_HEADER_LEN + body_length
+    return _GENERIC.pack(inner_next_payload, flags, length) + _SKF.pack(number, total)
+
+
+def _type_of(payload: Payload) -> int:
+    if isinstance(payload, UnknownPayload):
+        return payload.type_value
+    return payload.payload_type
+
+
+def _encode_sa(sa: SA) -> bytes:
+    parts: list[bytes] = []
+    last = len(sa.proposals) - 1
+    for index, proposal in enumerate(sa.proposals):
+        transforms = _encode_transforms(proposal.transforms)
+        spi = proposal.spi
+        parts.append(
+            _PROPOSAL.pack(
+                _LAST if index == last else _MORE_PROPOSALS,
+                _PROPOSAL.size + len(spi) + len(transforms),
+                proposal.number,
+                proposal.protocol,
+                len(spi),
+                len(proposal.transforms),
+            )
+        )
+        parts.append(spi)
+        parts.append(transforms)
+    return b"".join(parts)
+
+
+def _encode_transforms(transforms: tuple[Transform, ...]) -> bytes:
+    parts: list[bytes] = []
+    last = len(transforms) - 1
+    for index, transform in enumerate(transforms):
+        attributes = _encode_attributes(transform)
+        parts.append(
+            _TRANSFORM.pack(
+                _LAST if index == last else _MORE_TRANSFORMS,
+                _TRANSFORM.size + len(attributes),
+                transform.type,
+                transform.id,
+            )
+        )
+        parts.append(attributes)
+    return b"".join(parts)
+
+
+def _encode_attributes(transform: Transform) -> bytes:
+    parts: list[bytes] = []
+    if transform.key_length is not None:
+        parts.append(_ATTR.pack(_AF_TV | TransformAttr.KEY_LENGTH, transform.key_length))
+    for attr_type, tv, value in transform.other_attributes:
+        if not 0 <= attr_type <= 0x7FFF or attr_type == TransformAttr.KEY_LENGTH:
+            raise ValueError(f"transform attribute type {attr_type} not encodable here")
+        if tv:
+            if len(value) != 2:
+                raise ValueError("a TV attribute value is 2 octets")
+            parts.append(_U16.pack(_AF_TV | attr_type) + value)
+        else:
+            parts.append(_ATTR.pack(attr_type, len(value)) + value)
+    return b"".join(parts)
+
+
+def _encode_ke(ke: KE) -> bytes:
+    return _KE.pack(ke.group) + ke.data
+
+
+def _encode_id(ident: IDi | IDr) -> bytes:
+    return _U8_RES3.pack(ident.id_type) + ident.data
+
+
+def _encode_cert(cert: CERT | CERTREQ) -> bytes:
+    return bytes((cert.encoding,)) + cert.data
+
+
+def _encode_auth(auth: AUTH) -> bytes:
+    return _U8_RES3.pack(auth.method) + auth.data
+
+
+def _encode_data(payload: Nonce | VendorID | UnknownPayload) -> bytes:
+    return payload.data
+
+
+def _encode_notify(notify: Notify) -> bytes:
+    return (
+        _NOTIFY.pack(notify.protocol, len(notify.spi), notify.notify_type)
+        + notify.spi
+        + (notify.data)
+    )
+
+
+def _encode_delete(delete: Delete) -> bytes:
+    if any(len(spi) != delete.spi_size for spi in delete.spis):
+        raise ValueError("every SPI of a Delete payload must be spi_size octets")
+    if delete.spi_size == 0 and delete.spis:
+        raise ValueError("a Delete payload cannot list empty SPIs")
+    return _DELETE.pack(delete.protocol, delete.spi_size, len(delete.spis)) + b"".join(delete.spis)
+
+
+def _encode_selectors(payload: TSi | TSr) -> bytes:
+    parts = [_U8_RES3.pack(len(payload.selectors))]
+    for ts in payload.selectors:
+        if len(ts.start_addr) != len(ts.end_addr):
+            raise ValueError("traffic selector addresses of different families")
+        parts.append(
+            _TS.pack(
+                ts.ts_type,
+                ts.ip_protocol,
+                _TS.size + 2 * len(ts.start_addr),
+                ts.start_port,
+                ts.end_port,
+            )
+        )
+        parts.append(ts.start_addr)
+        parts.append(ts.end_addr)
+    return b"".join(parts)
+
+
+def _encode_cp(cp: CP) -> bytes:
+    parts = [_U8_RES3.pack(cp.cfg_type)]
+    for attr in cp.attributes:
+        if not 0 <= attr.type <= 0x7FFF:
+            raise ValueError(f"configuration attribute type {attr.type} out of range")
+        parts.append(_ATTR.pack(attr.type, len(attr.value)))
+        parts.append(attr.value)
+    return b"".join(parts)
+
+
+def _encode_eap(eap: EAP) -> bytes:
+    return eap.message
+
+
+def _encode_sk(sk: SK) -> bytes:
+    return sk.body
+
+
+def _encode_skf(skf: SKF) -> bytes:
+    return _SKF.pack(skf.fragment_number, skf.total_fragments) + skf.body
+
+
+_ENCODERS: dict[type, Callable[[Payload], bytes]] = {  # type: ignore[dict-item]
+    SA: _encode_sa,
+    KE: _encode_ke,
+    IDi: _encode_id,
+    IDr: _encode_id,
+    CERT: _encode_cert,
+    CERTREQ: _encode_cert,
+    AUTH: _encode_auth,
+    Nonce: _encode_data,
+    Notify: _encode_notify,
+    Delete: _encode_delete,
+    VendorID: _encode_data,
+    TSi: _encode_selectors,
+    TSr: _encode_selectors,
+    CP: _encode_cp,
+    EAP: _encode_eap,
+    SK: _encode_sk,
+    SKF: _encode_skf,
+    UnknownPayload: _encode_data,
+}
