@@ -237,16 +237,17 @@ class InboundSa(_Sa):
         window update, padding, next header, inner IP length (TFC padding trimmed, §2.7).
         Never raises on hostile input.
         """
-        view = memoryview(packet)
-        n = len(view)
+        # The crypto layer takes bytes; slicing bytes copies no more than bytes(memoryview).
+        data = packet if type(packet) is bytes else bytes(packet)
+        n = len(data)
         drops = self.drops
         if n < self._min_len:
             drops.truncated += 1
             return None
-        if view[:4] != self._spi_bytes:
+        if data[:4] != self._spi_bytes:
             drops.bad_spi += 1
             return None
-        lo = (view[4] << 24) | (view[5] << 16) | (view[6] << 8) | view[7]
+        lo = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
         seq = self.replay.check(lo)
         if seq is None:
             drops.replay += 1
@@ -256,23 +257,23 @@ class InboundSa(_Sa):
         if (icv_start - ct_start) % self._block:
             drops.bad_length += 1
             return None
-        iv = view[8:ct_start]
+        iv = data[8:ct_start]
 
         if self._aead:
-            aad = _AAD_ESN.pack(self.spi, seq >> 32, lo) if self.esn else view[:8]
+            aad = _AAD_ESN.pack(self.spi, seq >> 32, lo) if self.esn else data[:8]
             try:
-                plaintext = self._cipher.open(iv, view[ct_start:], aad)
+                plaintext = self._cipher.open(iv, data[ct_start:], aad)
             except CryptoError:
                 drops.integrity += 1
                 return None
         else:
-            signed: bytes | memoryview = view[:icv_start]
+            signed = data[:icv_start]
             if self.esn:
-                signed = b"".join((signed, _U32.pack(seq >> 32)))
-            if not self._mac.verify(signed, view[icv_start:]):  # type: ignore[union-attr]
+                signed += _U32.pack(seq >> 32)
+            if not self._mac.verify(signed, data[icv_start:]):  # type: ignore[union-attr]
                 drops.integrity += 1
                 return None
-            plaintext = self._cipher.decrypt(iv, view[ct_start:icv_start])
+            plaintext = self._cipher.decrypt(iv, data[ct_start:icv_start])
 
         # Authentic from here on: move the window even if the content is then rejected.
         if not self.replay.update(seq):
