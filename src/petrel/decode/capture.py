@@ -1,10 +1,10 @@
 """Capture reading for ``petrel decode``: pcap, pcapng or hex lines → IKE / ESP / keepalive.
 
 Link layers: Ethernet (with 802.1Q/802.1ad tags), Linux cooked v1 and v2, raw IP, BSD
-loopback.  IPv4 and IPv6 (extension headers walked; fragments are not reassembled).  UDP 500
-carries IKE; UDP 4500 carries IKE behind the 4-octet non-ESP marker, ESP otherwise, or a
-1-octet 0xFF NAT keepalive (RFC 3948 §2.2-§2.3).  Every header is bounds-checked: a packet
-that does not parse is skipped, never raised.
+loopback.  IPv4 and IPv6 (extension headers walked; fragments are not reassembled).  IP
+protocol 50 is ESP.  UDP 500 carries IKE; UDP 4500 carries IKE behind the 4-octet non-ESP
+marker, ESP otherwise, or a 1-octet 0xFF NAT keepalive (RFC 3948 §2.2-§2.3).  Every header is
+bounds-checked: a packet that does not parse is skipped, never raised.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ _ETH_VLAN = (0x8100, 0x88A8, 0x9100)
 _IPV6_EXT = (0, 43, 60)  # hop-by-hop, routing, destination options
 _IPV6_FRAG = 44
 _UDP = 17
+_ESP = 50
 
 
 class CaptureError(Exception):
@@ -166,6 +167,8 @@ def parse_frame(frame_no: int, ts: float | None, linktype: int, frame: bytes) ->
     if ip is None:
         return None
     src, dst, proto, l4 = ip
+    if proto == _ESP and len(l4) >= 8:
+        return Datagram(frame_no, ts, src, dst, None, None, "esp", l4)
     if proto != _UDP or len(l4) < 8:
         return None
     sport, dport, ulen = struct.unpack_from("!HHH", l4, 0)

@@ -9,18 +9,25 @@ record's ``error``.
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from petrel.crypto.encr import encr_spec
+from petrel.crypto.errors import CryptoError, IntegrityError
+from petrel.crypto.integ import integ_spec
+from petrel.crypto.sk import SkCipher
+from petrel.esp.sa import InboundSa
 from petrel.wire.codec import decode_header, decode_message, decode_payloads
 from petrel.wire.errors import DecodeError
 from petrel.wire.payloads import SK, SKF, IkeHeader, Payload
-from petrel.wire.registry import NotifyType, name_of
+from petrel.wire.registry import EncrId, IntegId, NotifyType, name_of
 
 from .capture import Datagram
 from .keys import EspSaKeys, IkeSaKeys, find_esp_sa
+from .render import IP_PROTOCOLS
 
 INTEGRITY_FAILED = "integrity check failed (wrong SK_a?)"
 AEAD_FAILED = "integrity check failed (wrong SK_e? AEAD tag mismatch)"
@@ -65,7 +72,8 @@ class Dissector:
     ) -> None:
         self._ike_keys = dict(ike_keys or {})
         self._esp_keys = list(esp_keys or [])
-        self._ciphers: dict[tuple[bytes, bytes, bool], Any] = {}
+        self._ciphers: dict[tuple[bytes, bytes, bool], SkCipher] = {}
+        self._esp_sas: dict[int, InboundSa] = {}
         self._pending: dict[tuple[bytes, bytes, int, bool, bool], _Pending] = {}
 
     def run(self, datagrams: Iterable[Datagram]) -> Iterator[Record]:
@@ -108,14 +116,10 @@ class Dissector:
         if isinstance(last, SK | SKF):
             self._open(record, data, last)
 
-    def _cipher(self, keys: IkeSaKeys, from_initiator: bool) -> Any:
+    def _cipher(self, keys: IkeSaKeys, from_initiator: bool) -> SkCipher:
         cache_key = (keys.spi_i, keys.spi_r, from_initiator)
         cipher = self._ciphers.get(cache_key)
         if cipher is None:
-            from petrel.crypto.encr import encr_spec
-            from petrel.crypto.integ import integ_spec
-            from petrel.crypto.sk import SkCipher
-
             encr = encr_spec(keys.encr, keys.key_bits)
             integ = None if encr.aead or keys.integ == 0 else integ_spec(keys.integ)
             sk_e = keys.sk_ei if from_initiator else keys.sk_er
@@ -131,20 +135,19 @@ class Dissector:
         if keys is None:
             record.notes.append("encrypted (no keys for this IKE SA)")
             return
-        from petrel.crypto.errors import CryptoError, IntegrityError
-
         aad = data[: len(data) - len(enc.body)]
         try:
             cipher = self._cipher(keys, header.is_initiator)
+        except (CryptoError, ValueError) as exc:
+            record.error = f"cannot use the keys for this IKE SA: {exc}"
+            return
+        try:
             plaintext = cipher.open(aad, enc.body)
         except IntegrityError:
             record.error = AEAD_FAILED if keys.aead else INTEGRITY_FAILED
             return
         except CryptoError as exc:
             record.error = f"decryption failed: {exc} (wrong SK_e?)"
-            return
-        except (ValueError, struct.error) as exc:  # defensive: bad key sizes from the file
-            record.error = f"decryption failed: {exc}"
             return
         if isinstance(enc, SK):
             record.notes.append("decrypted, integrity OK")
@@ -202,12 +205,66 @@ class Dissector:
     def _esp(self, record: Record) -> None:
         data = record.dgram.data
         spi, seq = struct.unpack_from("!II", data, 0)
-        record.esp = {"spi": f"0x{spi:08x}", "seq": seq, "length": len(data)}
-        sa = find_esp_sa(self._esp_keys, record.dgram.src, record.dgram.dst, spi)
+        record.esp = {"spi": f"0x{spi:08x}", "seq": seq, "length": len(data), "decrypted": False}
+        row = find_esp_sa(self._esp_keys, record.dgram.src, record.dgram.dst, spi)
+        if row is None:
+            record.notes.append("ESP (not decrypted)")
+            return
+        sa = self._esp_sas.get(id(row))
         if sa is None:
-            record.notes.append("ESP (not decrypted: no key)")
+            try:
+                sa = _inbound_sa(row, spi)
+            except (CryptoError, ValueError) as exc:
+                record.error = f"cannot use the ESP key: {exc}"
+                return
+            self._esp_sas[id(row)] = sa
+        before = sa.drops.as_dict()
+        opened = sa.decapsulate(data)
+        if opened is None:
+            after = sa.drops.as_dict()
+            reason = next((k for k, v in after.items() if v != before[k]), "dropped")
+            if reason == "integrity":
+                record.error = "ESP integrity check failed (wrong ESP key?)"
+            elif reason == "dummy":
+                record.notes.append("ESP dummy packet (next header 59)")
+            else:
+                record.error = f"ESP not decrypted: {reason.replace('_', ' ')}"
+            return
+        _next_header, inner = opened
+        record.esp["decrypted"] = True
+        record.esp["inner"] = inner_summary(inner)
+        record.notes.append(f"ESP decrypted: {record.esp['inner']}")
+
+
+def _inbound_sa(row: EspSaKeys, spi: int) -> InboundSa:
+    """An :class:`InboundSa` for an ``esp_sa`` row (key bits from the key length; no ESN)."""
+    if row.encr is None or row.integ is None:
+        raise ValueError(f"unsupported algorithms {row.encr_name!r} / {row.auth_name!r}")
+    salt = {EncrId.AES_CBC: 0, EncrId.NULL: 0, EncrId.DES3: 0}.get(row.encr, 4)
+    bits: int | None = (len(row.encr_key) - salt) * 8
+    if row.encr in (EncrId.NULL, EncrId.DES3, EncrId.CHACHA20_POLY1305):
+        bits = None
+    encr = encr_spec(row.encr, bits)
+    integ = None if row.integ == IntegId.NONE else integ_spec(row.integ)
+    # A wide window: a capture may hold reordered packets; replays are still reported.
+    return InboundSa(spi, encr, row.encr_key, integ, row.auth_key, esn=False, replay_window=1024)
+
+
+def inner_summary(packet: bytes) -> str:
+    """``IPv4 10.1.0.1 -> 10.2.0.1 icmp, 84 octets`` for a decrypted tunnel-mode packet."""
+    try:
+        if packet and packet[0] >> 4 == 4 and len(packet) >= 20:
+            src, dst = ipaddress.IPv4Address(packet[12:16]), ipaddress.IPv4Address(packet[16:20])
+            proto = packet[9]
+        elif packet and packet[0] >> 4 == 6 and len(packet) >= 40:
+            src, dst = ipaddress.IPv6Address(packet[8:24]), ipaddress.IPv6Address(packet[24:40])
+            proto = packet[6]
         else:
-            record.notes.append(f"ESP (not decrypted: key found, {sa.encr_name})")
+            return f"{len(packet)} octets"
+    except ValueError:
+        return f"{len(packet)} octets"
+    name = IP_PROTOCOLS.get(proto, str(proto))
+    return f"IPv{src.version} {src} -> {dst} {name}, {len(packet)} octets"
 
 
 def _loose_header(data: bytes) -> IkeHeader:

@@ -56,10 +56,11 @@ def format_text(record: Record) -> str:
     if d.kind == "esp":
         esp = record.esp or {}
         notes = "; ".join(record.notes)
-        return (
+        text = (
             f"{head}  ESP spi {esp.get('spi')} seq {esp.get('seq')}, "
             f"{esp.get('length')} octets  {notes}"
         )
+        return text + (f"\n  ERROR: {record.error}" if record.error else "")
     lines = [head]
     h = record.header
     if h is not None:
@@ -93,8 +94,9 @@ def to_json(record: Record) -> dict[str, Any]:
     }
     if d.kind == "esp":
         out.update(record.esp or {})
-        out["decrypted"] = False
         out["notes"] = record.notes
+        if record.error:
+            out["error"] = record.error
         return out
     if d.kind == "keepalive":
         return out

@@ -62,7 +62,7 @@ KNOWN_VENDOR_IDS: dict[bytes, str] = {
     bytes.fromhex("882fe56d6fd20dbc2251613b2ebe5beb"): "strongSwan",
 }
 
-_IP_PROTOCOLS = {0: "any", 1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "ipv6-icmp", 132: "sctp"}
+IP_PROTOCOLS = {0: "any", 1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "ipv6-icmp", 132: "sctp"}
 _ADDRESS_ATTRS = frozenset(
     {
         CfgAttr.INTERNAL_IP4_ADDRESS,
@@ -170,7 +170,7 @@ def selector_text(ts: TrafficSelector) -> str:
         except (TypeError, ValueError):
             nets = []
         where = str(nets[0]) if len(nets) == 1 else f"{start}-{end}"
-    proto = _IP_PROTOCOLS.get(ts.ip_protocol, str(ts.ip_protocol))
+    proto = IP_PROTOCOLS.get(ts.ip_protocol, str(ts.ip_protocol))
     ports = f"{ts.start_port}-{ts.end_port}"
     if (ts.start_port, ts.end_port) == (0, 65535):
         ports = "any"
