@@ -37,14 +37,17 @@ def next_header_for(packet: bytes | memoryview) -> int | None:
     return None
 
 
-def inner_length(packet: bytes | memoryview, next_header: int) -> int | None:
+def inner_length(
+    packet: bytes | memoryview, next_header: int, available: int | None = None
+) -> int | None:
     """Length of the inner IP packet per its own header, or ``None`` if it is malformed.
 
     Checks that the version nibble matches ``next_header`` and that the header's length field
-    fits in ``packet``; any octets beyond that length are TFC padding to be trimmed.
+    fits in the first ``available`` octets of ``packet`` (default: all of it); any octets
+    beyond that length are TFC padding to be trimmed.
     IPv6 jumbograms (payload length 0, RFC 2675) are not supported and read as 40 octets.
     """
-    n = len(packet)
+    n = len(packet) if available is None else min(available, len(packet))
     if next_header == NH_IPV4:
         if n < _IPV4_MIN or packet[0] >> 4 != 4:
             return None

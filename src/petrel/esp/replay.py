@@ -68,7 +68,7 @@ class ReplayWindow:
     def check(self, seq_lo: int) -> int | None:
         """Return the full sequence number if the packet may be new, ``None`` if it is a replay,
         too old for the window, or the never-valid number 0 (§3.3.3: counting starts at 1)."""
-        seq = self.infer(seq_lo)
+        seq = self.infer(seq_lo) if self.esn else seq_lo
         if seq == 0:
             return None
         if not self.size:

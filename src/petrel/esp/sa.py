@@ -35,8 +35,8 @@ _HDR_IV = struct.Struct(">IIQ")  # SPI, Seq, 8-octet counter IV (the 64-bit sequ
 _AAD_ESN = struct.Struct(">III")  # SPI, Seq-high, Seq-low (RFC 4106 §5)
 _U32 = struct.Struct(">I")
 _MASK32 = 0xFFFFFFFF
-_PAD = bytes(range(1, 256))
-"""Monotonic padding octets 1, 2, 3, … (§2.4)."""
+_PADS = tuple(bytes(range(1, n + 1)) for n in range(256))
+"""Monotonic padding octets 1, 2, 3, … (§2.4), indexed by pad length."""
 
 _COUNTER_IV = frozenset(
     {
@@ -73,7 +73,6 @@ class _Sa:
         "_icv_len",
         "_iv_len",
         "_mac",
-        "_spi_bytes",
         "counters",
         "encr",
         "esn",
@@ -104,7 +103,6 @@ class _Sa:
         self.encr = encr
         self.integ = integ
         self.esn = esn
-        self._spi_bytes = _U32.pack(spi)
         self._aead = encr.aead
         self._cipher = encr.keyed(encr_key)
         if integ is not None:
@@ -148,7 +146,7 @@ class OutboundSa(_Sa):
         key = (next_header << 8) | pad_len
         trailer = self._trailers.get(key)
         if trailer is None:
-            trailer = _PAD[:pad_len] + bytes((pad_len, next_header))
+            trailer = _PADS[pad_len] + bytes((pad_len, next_header))
             self._trailers[key] = trailer
         return trailer
 
@@ -175,7 +173,10 @@ class OutboundSa(_Sa):
         lo = seq & _MASK32
         size = len(inner)
         pad_len = -(size + 2) % self._align
-        plaintext = b"".join((inner, self._trailer(pad_len, next_header)))
+        trailer = self._trailers.get((next_header << 8) | pad_len) or self._trailer(
+            pad_len, next_header
+        )
+        plaintext = b"".join((inner, trailer))
 
         if self._counter_iv:
             head = _HDR_IV.pack(self.spi, lo, seq)
@@ -244,10 +245,10 @@ class InboundSa(_Sa):
         if n < self._min_len:
             drops.truncated += 1
             return None
-        if data[:4] != self._spi_bytes:
+        spi, lo = _HDR.unpack_from(data)
+        if spi != self.spi:
             drops.bad_spi += 1
             return None
-        lo = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
         seq = self.replay.check(lo)
         if seq is None:
             drops.replay += 1
@@ -283,7 +284,7 @@ class InboundSa(_Sa):
         pad_len = plaintext[m - 2]
         next_header = plaintext[m - 1]
         end = m - 2 - pad_len
-        if end < 0 or plaintext[end : m - 2] != _PAD[:pad_len]:
+        if end < 0 or not plaintext.startswith(_PADS[pad_len], end):
             drops.bad_padding += 1
             return None
         if next_header != NH_IPV4 and next_header != NH_IPV6:
@@ -292,7 +293,7 @@ class InboundSa(_Sa):
             else:
                 drops.bad_next_header += 1
             return None
-        length = inner_length(memoryview(plaintext)[:end], next_header)
+        length = inner_length(plaintext, next_header, end)
         if length is None:
             drops.bad_inner += 1
             return None

@@ -52,3 +52,10 @@ def test_malformed() -> None:
 def test_never_raises(data: bytes, nh: int) -> None:
     length = inner_length(data, nh)
     assert length is None or 0 < length <= len(data)
+
+
+def test_available_limits_the_view() -> None:
+    packet = ipv4(b"abc") + b"\x01\x02\x02\x04"
+    assert inner_length(packet, NH_IPV4, 23) == 23
+    assert inner_length(packet, NH_IPV4, 22) is None
+    assert inner_length(packet, NH_IPV4, 100) == 23
