@@ -18,7 +18,7 @@ from esp_helpers import (
     sa_pair,
     trailer,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from petrel.crypto.encr import encr_spec
@@ -365,7 +365,7 @@ def test_gcm_esp_known_answer(
     assert inb.drops.integrity == 1
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300)
 @given(st.binary(max_size=200), st.sampled_from(SUITES), st.booleans())
 def test_arbitrary_bytes_never_raise(data: bytes, suite: Suite, esn: bool) -> None:
     k = keys_for(suite)
