@@ -1,9 +1,10 @@
-"""Build samples/ikev2-psk.pcap and samples/ikev2_decryption_table.
+"""Build samples/ikev2-psk.pcap, samples/ikev2_decryption_table and samples/esp_sa.
 
 A cryptographically valid IKEv2 exchange made with Petrel's own wire codec and crypto, until the
 IKE engine can record a real one: IKE_SA_INIT (X25519, AES-GCM-16-256, PRF-HMAC-SHA2-256),
-IKE_AUTH with PSK authentication on both sides (RFC 7296 §2.15) and an INFORMATIONAL that
-deletes the IKE SA.  Keys come from the real KDF (§2.14); SK payloads are real AES-GCM
+IKE_AUTH with PSK authentication on both sides (RFC 7296 §2.15), one ICMP echo each way through
+the Child SA (ESP in UDP 4500, RFC 3948), a NAT keepalive, and an INFORMATIONAL that deletes
+the IKE SA.  Keys come from the real KDF (§2.14); SK payloads are real AES-GCM
 (RFC 5282).  Everything is deterministic (fixed private values, nonces, SPIs and IVs), so
 re-running the script reproduces the files byte for byte.
 
@@ -22,12 +23,19 @@ import dpkt
 
 from petrel.crypto.auth import psk_auth, signed_octets
 from petrel.crypto.encr import encr_spec
-from petrel.crypto.kdf import IkeKeys, derive_ike_keys, skeyseed
+from petrel.crypto.kdf import (
+    IkeKeys,
+    child_keymat,
+    derive_ike_keys,
+    skeyseed,
+    split_child_keymat,
+)
 from petrel.crypto.ke import key_exchange_from_private
 from petrel.crypto.nat import nat_detection_hash
 from petrel.crypto.prf import prf_spec
 from petrel.crypto.sk import SkCipher
 from petrel.decode.keys import IkeSaKeys
+from petrel.esp.sa import OutboundSa
 from petrel.wire.codec import encode_header, encode_message, encode_payloads, sk_generic_header
 from petrel.wire.payloads import (
     AUTH,
@@ -155,8 +163,33 @@ def id_body(ident: IDi | IDr) -> bytes:
     return struct.pack("!B3x", ident.id_type) + ident.data
 
 
-def build() -> tuple[list[Datagram], IkeSaKeys]:
-    """The six datagrams of the exchange and the matching decryption-table row."""
+def ping(src: str, dst: str, ident: int, reply: bool) -> bytes:
+    """An ICMP echo request / reply in IPv4, the traffic carried by the Child SA."""
+    icmp = dpkt.icmp.ICMP(
+        type=0 if reply else 8,
+        data=dpkt.icmp.ICMP.Echo(id=ident, seq=1, data=b"petrel sample ping".ljust(32, b".")),
+    )
+    ip = dpkt.ip.IP(
+        src=ipaddress.IPv4Address(src).packed,
+        dst=ipaddress.IPv4Address(dst).packed,
+        p=dpkt.ip.IP_PROTO_ICMP,
+        ttl=64,
+        data=icmp,
+    )
+    ip.len = len(ip)
+    return bytes(ip)
+
+
+def esp_sa_line(src: str, dst: str, spi: bytes, key: bytes) -> str:
+    """One Wireshark ``esp_sa`` row for an AES-GCM-16 Child SA (key includes the salt)."""
+    return (
+        f'"IPv4","{src}","{dst}","0x{spi.hex()}","AES-GCM with 16 octet ICV [RFC4106]",'
+        f'"0x{key.hex()}","NULL",""'
+    )
+
+
+def build() -> tuple[list[Datagram], IkeSaKeys, list[str]]:
+    """The datagrams of the exchange, the IKE decryption-table row and the esp_sa rows."""
     prf = prf_spec(PrfId.HMAC_SHA2_256)
     encr = encr_spec(ENCR, ENCR_BITS)
     ke_i = key_exchange_from_private(KeId.CURVE25519, PRIV_I)
@@ -241,17 +274,33 @@ def build() -> tuple[list[Datagram], IkeSaKeys]:
     info_resp = seal(
         c_r, ExchangeType.INFORMATIONAL, 2, FLAG_RESPONSE, [], iv=bytes.fromhex("0000000000000002")
     )
+    # Child SA keys (§2.17): initiator→responder traffic uses the responder's SPI.
+    keymat = child_keymat(prf, keys.sk_d, NONCE_I, NONCE_R, 2 * encr.key_size)
+    key_i, _, key_r, _ = split_child_keymat(keymat, encr.key_size, 0)
+    spi_in_r, spi_in_i = bytes.fromhex("c0ffee02"), bytes.fromhex("c0ffee01")
+    out_i = OutboundSa(int.from_bytes(spi_in_r), encr, key_i, None, b"", esn=False)
+    out_r = OutboundSa(int.from_bytes(spi_in_i), encr, key_r, None, b"", esn=False)
+    esp_i = out_i.encapsulate(ping("10.1.0.1", "10.2.0.1", 7, reply=False))
+    esp_r = out_r.encapsulate(ping("10.2.0.1", "10.1.0.1", 7, reply=True))
+
     marker = b"\x00\x00\x00\x00"
     datagrams = [
         Datagram(INITIATOR, RESPONDER, 500, 500, init_req),
         Datagram(RESPONDER, INITIATOR, 500, 500, init_resp),
         Datagram(INITIATOR, RESPONDER, 4500, 4500, marker + auth_req),
         Datagram(RESPONDER, INITIATOR, 4500, 4500, marker + auth_resp),
+        Datagram(INITIATOR, RESPONDER, 4500, 4500, esp_i),
+        Datagram(RESPONDER, INITIATOR, 4500, 4500, esp_r),
+        Datagram(INITIATOR, RESPONDER, 4500, 4500, b"\xff"),
         Datagram(INITIATOR, RESPONDER, 4500, 4500, marker + info_req),
         Datagram(RESPONDER, INITIATOR, 4500, 4500, marker + info_resp),
     ]
     row = IkeSaKeys(SPI_I, SPI_R, keys.sk_ei, keys.sk_er, ENCR, ENCR_BITS, b"", b"", IntegId.NONE)
-    return datagrams, row
+    esp_rows = [
+        esp_sa_line(INITIATOR[0], RESPONDER[0], spi_in_r, key_i),
+        esp_sa_line(RESPONDER[0], INITIATOR[0], spi_in_i, key_r),
+    ]
+    return datagrams, row, esp_rows
 
 
 def ethernet_frame(d: Datagram) -> bytes:
@@ -277,7 +326,7 @@ def ethernet_frame(d: Datagram) -> bytes:
 
 def main(argv: list[str]) -> int:
     outdir = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
-    datagrams, row = build()
+    datagrams, row, esp_rows = build()
     with open(outdir / "ikev2-psk.pcap", "wb") as fh:
         writer = dpkt.pcap.Writer(fh, linktype=dpkt.pcap.DLT_EN10MB)
         for index, d in enumerate(datagrams):
@@ -286,6 +335,10 @@ def main(argv: list[str]) -> int:
         "# Wireshark ikev2_decryption_table: SPIi,SPIr,SK_ei,SK_er,encr,SK_ai,SK_ar,integ\n"
         + row.to_line()
         + "\n"
+    )
+    (outdir / "esp_sa").write_text(
+        "# Wireshark esp_sa: protocol,src,dst,SPI,encryption,key,authentication,key\n"
+        + "".join(line + "\n" for line in esp_rows)
     )
     return 0
 
