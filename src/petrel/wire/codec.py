@@ -97,8 +97,8 @@ _LAST = 0
 _MORE_PROPOSALS = 2  # §3.3.1 Last Substruc
 _MORE_TRANSFORMS = 3  # §3.3.2 Last Substruc
 _INVALID_SYNTAX = NotifyType.INVALID_SYNTAX
-_SK = int(PayloadType.SK)
-_SKF = int(PayloadType.SKF)
+_TYPE_SK = int(PayloadType.SK)
+_TYPE_SKF = int(PayloadType.SKF)
 
 _HEADER = Struct("!8s8sBBBBII")  # §3.1
 _GENERIC = Struct("!BBH")  # §3.2
@@ -110,7 +110,7 @@ _KE = Struct("!H2x")  # §3.4
 _NOTIFY = Struct("!BBH")  # §3.10
 _DELETE = Struct("!BBH")  # §3.11
 _TS = Struct("!BBHHH")  # §3.13.1
-_SKF = Struct("!HH")  # RFC 7383 §2.5
+_SKF_FIELDS = Struct("!HH")  # RFC 7383 §2.5
 _U16 = Struct("!H")
 
 # Selector length and address size per supported TS type (§3.13.1).
@@ -215,11 +215,11 @@ def _decode_chain(next_type: int, view: memoryview) -> tuple[Payload, ...]:
         body = view[pos + GENERIC_HEADER_LEN : pos + length]
         critical = bool(flags & _CRITICAL)
         pos += length
-        if next_type in (_SK, _SKF):
+        if next_type in (_TYPE_SK, _TYPE_SKF):
             # §3.14: the Next Payload field of SK names the first inner payload; SK is last.
             if pos != end:
                 raise _syntax("encrypted payload is not the last payload", next_type)
-            if next_type == _SK:
+            if next_type == _TYPE_SK:
                 payloads.append(SK(_payload_type(following), bytes(body), critical))
             else:
                 payloads.append(_decode_skf(body, critical, following))
@@ -510,12 +510,12 @@ def _decode_eap(body: memoryview, critical: bool) -> EAP:
 
 def _decode_skf(body: memoryview, critical: bool, inner: int) -> SKF:
     """RFC 7383 §2.5: Fragment Number and Total Fragments, 1 <= number <= total."""
-    if len(body) < _SKF.size:
+    if len(body) < _SKF_FIELDS.size:
         raise _syntax("SKF payload truncated", PayloadType.SKF)
-    number, total = _SKF.unpack_from(body, 0)
+    number, total = _SKF_FIELDS.unpack_from(body, 0)
     if not 1 <= number <= total:
         raise _syntax(f"fragment number {number} of {total}", PayloadType.SKF)
-    return SKF(_payload_type(inner), number, total, bytes(body[_SKF.size :]), critical)
+    return SKF(_payload_type(inner), number, total, bytes(body[_SKF_FIELDS.size :]), critical)
 
 
 _DECODERS: dict[int, Callable[[memoryview, bool], Payload]] = {
@@ -618,7 +618,7 @@ def skf_header(
     """The 8-octet header of an SKF payload with a ``body_length``-octet body (RFC 7383)."""
     flags = _CRITICAL if critical else 0
     length = SKF_HEADER_LEN + body_length
-    return _GENERIC.pack(inner_next_payload, flags, length) + _SKF.pack(number, total)
+    return _GENERIC.pack(inner_next_payload, flags, length) + _SKF_FIELDS.pack(number, total)
 
 
 def _type_of(payload: Payload) -> int:
@@ -755,7 +755,7 @@ def _encode_sk(sk: SK) -> bytes:
 
 
 def _encode_skf(skf: SKF) -> bytes:
-    return _SKF.pack(skf.fragment_number, skf.total_fragments) + skf.body
+    return _SKF_FIELDS.pack(skf.fragment_number, skf.total_fragments) + skf.body
 
 
 _ENCODERS: dict[type, Callable[[Payload], bytes]] = {  # type: ignore[dict-item]
