@@ -55,8 +55,16 @@ def run_in(
         env=env,
     )
     if check and proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, full, proc.stdout, proc.stderr)
+        raise CommandFailed(proc.returncode, full, proc.stdout, proc.stderr)
     return proc
+
+
+class CommandFailed(subprocess.CalledProcessError):
+    """A failed command whose message shows the end of its stderr (and not the whole argv)."""
+
+    def __str__(self) -> str:
+        argv = " ".join(str(a) for a in self.cmd if "\n" not in str(a))
+        return f"{argv!r} exited {self.returncode}: {(self.stderr or '')[-2000:]}"
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10, interval: float = 0.05) -> bool:

@@ -47,6 +47,7 @@ class DatagramEndpoint:
         "_view",
         "family",
         "local",
+        "raw",
         "raw_ip_header",
         "sock",
     )
@@ -57,7 +58,8 @@ class DatagramEndpoint:
         self.family = sock.family
         self.raw_ip_header = raw_ip_header
         bound = sock.getsockname()
-        self.local: Address = (bound[0], bound[1])
+        self.raw = sock.type == socket.SOCK_RAW  # raw sockets report the protocol as "port"
+        self.local: Address = (bound[0], 0 if self.raw else bound[1])
         self._buf = bytearray(65535)
         self._view = memoryview(self._buf)
         self._cmsg_cache: dict[str, list[tuple[int, int, bytes]]] = {}
@@ -94,7 +96,8 @@ class DatagramEndpoint:
                 local = (socket.inet_ntop(socket.AF_INET, view[16:20]), 0)
                 out.append((bytes(view[ihl:n]), (addr[0], 0), local))
                 continue
-            out.append((bytes(view[:n]), (addr[0], addr[1]), (_local_from(anc), port)))
+            src = (addr[0], 0 if self.raw else addr[1])
+            out.append((bytes(view[:n]), src, (_local_from(anc), port)))
         return out
 
     def sendto(
@@ -175,7 +178,6 @@ def _family_of(host: str) -> int:
 
 def _enable_pktinfo(sock: socket.socket) -> None:
     if sock.family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     else:
         sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
@@ -186,6 +188,8 @@ def open_udp(host: str, port: int, *, rcvbuf: int | None = None) -> DatagramEndp
     sock = socket.socket(_family_of(host), socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if sock.family == socket.AF_INET6:  # "::" must not claim the IPv4 port as well
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         _enable_pktinfo(sock)
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
