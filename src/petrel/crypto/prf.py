@@ -2,7 +2,9 @@
 
 HMAC-SHA1 (RFC 2104), HMAC-SHA2-256/384/512 (RFC 4868), AES128-XCBC (RFC 4434) and
 AES128-CMAC (RFC 4615).  The AES PRFs take keys of any length: a 16-octet key is used as is,
-a shorter one is padded with zeros, a longer one is first reduced to MAC(0^128, key).
+otherwise AES128-XCBC pads a shorter key with zeros and reduces a longer one to
+XCBC(0^128, key) (RFC 4434 §2), while AES128-CMAC reduces every other length to
+CMAC(0^128, key) (RFC 4615 §3).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class PrfSpec:
         if self.algorithm.startswith("hmac-"):
             return hmac_digest(self.algorithm[5:], key, data)
         if self.algorithm == "aes-xcbc":
+            if len(key) < 16:
+                key = key + bytes(16 - len(key))
             return xcbc_digest(_aes_prf_key(key, xcbc_digest), data)
         if self.algorithm == "aes-cmac":
             return cmac_digest(_aes_prf_key(key, cmac_digest), data)
@@ -46,11 +50,9 @@ class PrfSpec:
 
 
 def _aes_prf_key(key: bytes, mac: Callable[[bytes, bytes], bytes]) -> bytes:
-    """RFC 4434 §2 / RFC 4615 §3 key handling for the 128-bit AES PRFs."""
+    """A 16-octet key is used as is; any other is reduced to MAC(0^128, key)."""
     if len(key) == 16:
         return key
-    if len(key) < 16:
-        return key + bytes(16 - len(key))
     return mac(bytes(16), key)
 
 
