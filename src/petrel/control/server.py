@@ -1,0 +1,277 @@
+"""asyncio VICI server on a UNIX stream socket (strongSwan-compatible control socket).
+
+Per connection, packets are handled strictly in order, so one command runs at a time; events
+(:meth:`ViciServer.broadcast`, :class:`Emitter`) may be written at any moment in between,
+each packet in one ``write`` so packets never interleave. A malformed packet closes that
+connection only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import stat
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from petrel.control.vici import Message, PacketReader, PacketType, ViciError, encode_packet
+
+__all__ = ["DEFAULT_EVENTS", "Command", "Emitter", "ViciServer"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVENTS: frozenset[str] = frozenset(
+    {
+        "list-sa",
+        "list-conn",
+        "list-cert",
+        "list-policy",
+        "list-authority",
+        "control-log",
+        "log",
+        "ike-updown",
+        "child-updown",
+        "ike-rekey",
+        "child-rekey",
+        "ike-update",
+        "alert",
+    }
+)
+"""Event names a client may register for unless the server is given its own set."""
+
+_READ_CHUNK = 64 * 1024
+_MAX_WRITE_BUFFER = 8 * 1024 * 1024
+"""A client whose unread output exceeds this is a stalled consumer and is dropped."""
+
+
+class _Connection:
+    """One accepted client: its writer and event registrations."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.events: set[str] = set()
+        self.closed = False
+
+    def send(self, data: bytes) -> bool:
+        """Queue one whole packet; drop the client if it stopped reading. False if closed."""
+        if self.closed or self.writer.is_closing():
+            return False
+        transport = self.writer.transport
+        if transport.get_write_buffer_size() + len(data) > _MAX_WRITE_BUFFER:
+            log.warning("vici: dropping client that stopped reading")
+            self.close()
+            return False
+        self.writer.write(data)
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+
+class Emitter:
+    """Lets a running command stream events to the connection that issued it."""
+
+    def __init__(self, conn: _Connection) -> None:
+        self._conn = conn
+
+    def registered(self, event: str) -> bool:
+        """True when the client listens for ``event`` (skip building messages otherwise)."""
+        return event in self._conn.events and not self._conn.closed
+
+    async def emit(self, event: str, message: Mapping[str, Any]) -> bool:
+        """Send an EVENT packet if the client registered for ``event``; True if sent.
+
+        Raises :class:`ViciError` if ``message`` cannot be encoded.
+        """
+        if not self.registered(event):
+            return False
+        if not self._conn.send(encode_packet(PacketType.EVENT, event, message)):
+            return False
+        with contextlib.suppress(ConnectionError):
+            await self._conn.writer.drain()
+        return True
+
+
+Command = Callable[[Message, Emitter], Awaitable[Mapping[str, Any]]]
+"""A command handler: request message and emitter in, response message out."""
+
+
+class ViciServer:
+    """VICI server: dispatches CMD_REQUESTs to ``commands`` and manages event registrations."""
+
+    def __init__(
+        self,
+        path: str,
+        commands: Mapping[str, Command],
+        events: Iterable[str] = DEFAULT_EVENTS,
+        mode: int = 0o600,
+    ) -> None:
+        self.path = path
+        self.commands = commands
+        self.events = frozenset(events)
+        self.mode = mode
+        self._server: asyncio.Server | None = None
+        self._conns: set[_Connection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inode: tuple[int, int] | None = None
+
+    @property
+    def connections(self) -> int:
+        """Number of connected clients."""
+        return len(self._conns)
+
+    async def start(self) -> None:
+        """Bind and listen. A stale socket file is replaced; a live one raises EADDRINUSE."""
+        _remove_stale(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # On Linux the inode takes the unbound socket's mode: no window with wider access.
+            os.fchmod(sock.fileno(), self.mode)
+            sock.bind(self.path)
+            os.chmod(self.path, self.mode)
+            st = os.stat(self.path)
+            self._inode = (st.st_dev, st.st_ino)
+            sock.listen(16)
+            sock.setblocking(False)
+            self._server = await asyncio.start_unix_server(
+                self._accept, sock=sock, limit=_READ_CHUNK
+            )
+        except BaseException:
+            sock.close()
+            raise
+
+    async def close(self) -> None:
+        """Stop listening, drop every client and remove the socket file."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._conns):
+            conn.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        self._unlink_own()
+
+    def broadcast(self, event: str, message: Mapping[str, Any]) -> int:
+        """Send an EVENT to every client registered for ``event``; returns how many got it."""
+        if not any(event in c.events for c in self._conns):
+            return 0
+        data = encode_packet(PacketType.EVENT, event, message)
+        return sum(1 for c in list(self._conns) if event in c.events and c.send(data))
+
+    # ------------------------------------------------------------------ internals
+
+    def _unlink_own(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) == self._inode:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        self._inode = None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        conn = _Connection(writer)
+        self._conns.add(conn)
+        try:
+            await self._serve(conn, reader)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._conns.discard(conn)
+            self._tasks.discard(task)
+            conn.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
+        packets = PacketReader()
+        emitter = Emitter(conn)
+        while not conn.closed:
+            data = await reader.read(_READ_CHUNK)
+            if not data:
+                return
+            try:
+                batch = packets.feed(data)
+            except ViciError as exc:
+                log.warning("vici: closing client after malformed packet: %s", exc)
+                return
+            for packet in batch:
+                if conn.closed:
+                    return
+                reply = await self._handle(conn, emitter, packet.type, packet.name, packet.message)
+                if reply is not None and conn.send(reply):
+                    await conn.writer.drain()
+
+    async def _handle(
+        self,
+        conn: _Connection,
+        emitter: Emitter,
+        ptype: PacketType,
+        name: str | None,
+        message: Message | None,
+    ) -> bytes | None:
+        if ptype == PacketType.CMD_REQUEST:
+            assert name is not None
+            command = self.commands.get(name)
+            if command is None:
+                return encode_packet(PacketType.CMD_UNKNOWN)
+            return await self._run(name, command, message or {}, emitter)
+        if ptype == PacketType.EVENT_REGISTER:
+            if name not in self.events:
+                return encode_packet(PacketType.EVENT_UNKNOWN)
+            conn.events.add(name)
+            return encode_packet(PacketType.EVENT_CONFIRM)
+        if ptype == PacketType.EVENT_UNREGISTER:
+            if name not in conn.events:
+                return encode_packet(PacketType.EVENT_UNKNOWN)
+            conn.events.discard(name)
+            return encode_packet(PacketType.EVENT_CONFIRM)
+        return None  # server-to-client types sent by a client are ignored
+
+    @staticmethod
+    async def _run(name: str, command: Command, message: Message, emitter: Emitter) -> bytes:
+        try:
+            response = await command(message, emitter)
+            return encode_packet(PacketType.CMD_RESPONSE, None, response)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("vici: command %s failed", name)
+            failure = {"success": "no", "errmsg": f"{name} failed: {exc}"}
+            return encode_packet(PacketType.CMD_RESPONSE, None, failure)
+
+
+def _remove_stale(path: str) -> None:
+    """Unlink ``path`` if it is a socket nobody listens on; refuse anything else."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise FileExistsError(errno.EEXIST, "exists and is not a socket", path)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)
+        return
+    except FileNotFoundError:
+        return
+    finally:
+        probe.close()
+    raise OSError(errno.EADDRINUSE, "a VICI server is already listening", path)
