@@ -69,9 +69,10 @@ def test_sample_text_output_is_readable() -> None:
     assert "10.1.0.0/24 proto any ports any" in text
     assert "NOTIFY: SIGNATURE_HASH_ALGORITHMS hashes SHA2_256, SHA2_384, SHA2_512" in text
     assert "DELETE: IKE (IKE SA)" in text
-    assert "Frame 7  2026-01-01 00:00:00.060000  192.0.2.1:4500 -> 192.0.2.2:4500  NAT keepalive" in (
-        text
+    keepalive = (
+        "Frame 7  2026-01-01 00:00:00.060000  192.0.2.1:4500 -> 192.0.2.2:4500  NAT keepalive"
     )
+    assert keepalive in text
 
 
 def test_sample_without_keys_says_encrypted() -> None:
@@ -84,9 +85,7 @@ def test_sample_without_keys_says_encrypted() -> None:
 
 
 def test_wrong_key_reports_integrity_failure(tmp_path: Path) -> None:
-    line = next(
-        x for x in SAMPLE_IKE_KEYS.read_text().splitlines() if x and not x.startswith("#")
-    )
+    line = next(x for x in SAMPLE_IKE_KEYS.read_text().splitlines() if x and not x.startswith("#"))
     fields = line.split(",")
     fields[2] = ("0" if fields[2][0] != "0" else "1") + fields[2][1:]  # corrupt SK_ei only
     bad = tmp_path / "ikev2_decryption_table"
@@ -233,7 +232,7 @@ def _tshark_payload_types(tmp_path: Path) -> dict[int, list[int]]:
     )  # fmt: skip
     out: dict[int, list[int]] = {}
     for line in result.stdout.splitlines():
-        frame, types, icmp = (line.split("\t") + ["", ""])[:3]
+        frame, types, icmp = [*line.split("\t"), "", ""][:3]
         # isakmp.typepayload also lists proposal (2) and transform (3) substructures.
         out[int(frame)] = [int(t) for t in types.split(",") if t and int(t) > 3]
         if icmp:
