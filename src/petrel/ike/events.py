@@ -1,0 +1,104 @@
+"""What the IKE engine reports to its host: datagrams to send and events (sans-I/O outputs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..crypto.encr import EncrSpec
+from ..crypto.integ import IntegSpec
+from ..policy.selectors import Selector
+from ..wire.registry import NotifyType
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """A UDP datagram to send.  ``data`` already carries the non-ESP marker on port 4500."""
+
+    data: bytes
+    local: Address
+    remote: Address
+
+
+@dataclass(frozen=True, slots=True)
+class ChildKeys:
+    """One direction of a Child SA: SPI and keyed transforms (RFC 7296 §2.17)."""
+
+    spi: int
+    encr: EncrSpec
+    encr_key: bytes = field(repr=False)
+    integ: IntegSpec | None
+    integ_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSaUp:
+    """A Child SA is negotiated: install it in the data plane."""
+
+    ike_id: int
+    child_id: int
+    name: str
+    inbound: ChildKeys
+    outbound: ChildKeys
+    esn: bool
+    replay_window: int
+    local_ts: tuple[Selector, ...]
+    remote_ts: tuple[Selector, ...]
+    local: Address
+    remote: Address
+    encap: bool
+    mode: str = "tunnel"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSaDown:
+    """A Child SA is gone (deleted by either side or with its IKE SA): remove it."""
+
+    ike_id: int
+    child_id: int
+    name: str
+    spi_in: int
+    spi_out: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaUp:
+    ike_id: int
+    name: str
+    local: Address
+    remote: Address
+    local_id: str
+    remote_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaDown:
+    ike_id: int
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaUpdated:
+    """The peer's address or port changed, or the SA moved to UDP 4500 (RFC 7296 §2.23)."""
+
+    ike_id: int
+    local: Address
+    remote: Address
+    encap: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiationFailed:
+    """An exchange failed: ``notify`` is the error notify sent or received."""
+
+    ike_id: int
+    name: str
+    notify: NotifyType | int
+    detail: str
+    received: bool
+
+
+Event = ChildSaUp | ChildSaDown | IkeSaUp | IkeSaDown | IkeSaUpdated | NegotiationFailed

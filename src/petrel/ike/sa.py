@@ -1,0 +1,118 @@
+"""IKE SA and Child SA state held by the engine (RFC 7296 §2)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..config.swanctl import ChildConfig, Connection
+from ..crypto.kdf import IkeKeys
+from ..crypto.ke import KeyExchange
+from ..crypto.sk import SkCipher
+from ..policy.selectors import Selector
+from ..wire.payloads import Message, Payload, Proposal
+from .events import Address
+from .negotiation import Algorithms
+
+
+class IkeState(enum.Enum):
+    INIT_SENT = "CONNECTING"  # initiator: IKE_SA_INIT request outstanding
+    INIT_DONE = "CONNECTING "  # responder: IKE_SA_INIT answered, waiting for IKE_AUTH
+    AUTH_SENT = "CONNECTING  "  # initiator: IKE_AUTH request outstanding
+    ESTABLISHED = "ESTABLISHED"
+    DELETING = "DELETING"
+    DEAD = "DESTROYING"
+
+    @property
+    def label(self) -> str:
+        return self.value.strip()
+
+
+@dataclass
+class Outstanding:
+    """Our request awaiting its response (window size 1, §2.3) and its retransmission state."""
+
+    message_id: int
+    data: bytes
+    on_response: Callable[[Message, tuple[Payload, ...], float], None]
+    sent_at: float
+    next_send: float
+    tries: int = 1
+
+
+@dataclass
+class ChildSa:
+    """A negotiated Child SA pair (one inbound and one outbound ESP SA)."""
+
+    child_id: int
+    config: ChildConfig
+    spi_in: int
+    spi_out: int
+    algorithms: Algorithms
+    local_ts: tuple[Selector, ...]
+    remote_ts: tuple[Selector, ...]
+    installed_at: float
+    state: str = "INSTALLED"
+
+
+@dataclass
+class PendingChild:
+    """A Child SA we proposed in IKE_AUTH and whose answer we await."""
+
+    config: ChildConfig
+    spi_in: int
+    proposals: tuple[Proposal, ...]
+    local_ts: tuple[Selector, ...]
+    remote_ts: tuple[Selector, ...]
+
+
+@dataclass
+class IkeSa:
+    """One IKE SA.  Holds only state; the engine's exchange handlers change it."""
+
+    ike_id: int
+    initiator: bool
+    spi_i: bytes
+    spi_r: bytes
+    local: Address
+    remote: Address
+    state: IkeState
+    created_at: float
+    connection: Connection | None = None
+    candidates: tuple[Connection, ...] = ()
+    ni: bytes = b""
+    nr: bytes = b""
+    key_exchange: KeyExchange | None = None
+    ke_group: int = 0
+    algorithms: Algorithms | None = None
+    keys: IkeKeys | None = field(default=None, repr=False)
+    sk_out: SkCipher | None = field(default=None, repr=False)
+    sk_in: SkCipher | None = field(default=None, repr=False)
+    init_request: bytes = field(default=b"", repr=False)
+    init_response: bytes = field(default=b"", repr=False)
+    cookie: bytes = b""
+    ke_retries: int = 0
+    next_request_id: int = 0
+    expected_peer_id: int = 0
+    outstanding: Outstanding | None = None
+    queued: list[Callable[[float], None]] = field(default_factory=list)
+    last_response: tuple[int, bytes] | None = field(default=None, repr=False)
+    nat_local: bool = False
+    nat_remote: bool = False
+    nat_fake: bool = False
+    local_id: str = ""
+    remote_id: str = ""
+    established_at: float | None = None
+    children: dict[int, ChildSa] = field(default_factory=dict)
+    pending_child: PendingChild | None = None
+    initial_child: str | None = None
+
+    @property
+    def encap(self) -> bool:
+        """UDP encapsulation in use: a NAT was seen (or faked), or we float to port 4500."""
+        return self.nat_local or self.nat_remote or self.nat_fake
+
+    @property
+    def name(self) -> str:
+        return self.connection.name if self.connection else "(unknown)"

@@ -1,0 +1,279 @@
+"""Two IKE engines negotiating in memory (no sockets): IKE_SA_INIT, IKE_AUTH, INFORMATIONAL."""
+
+from __future__ import annotations
+
+import pytest
+
+from petrel.config.swanctl import parse_swanctl
+from petrel.crypto.sk import SkCipher
+from petrel.ike import events as ev
+from petrel.ike.engine import EngineSettings, IkeEngine
+from petrel.ike.protect import build_protected
+from petrel.wire.codec import decode_message
+from petrel.wire.payloads import FLAG_INITIATOR, IkeHeader, Notify
+from petrel.wire.registry import ExchangeType, NotifyType
+
+LEFT = ("192.0.2.1", 500)
+RIGHT = ("192.0.2.2", 500)
+
+
+def conf(
+    me: str,
+    peer: str,
+    my_id: str,
+    peer_id: str,
+    local_ts: str,
+    remote_ts: str,
+    proposals: str = "aes256gcm16-prfsha256-x25519",
+    esp: str = "aes256gcm16",
+    secret: str = "0sdGVzdHRlc3R0ZXN0dGVzdA==",
+    encap: str = "no",
+) -> str:
+    return f"""
+connections {{
+  c {{
+    local_addrs = {me}
+    remote_addrs = {peer}
+    proposals = {proposals}
+    encap = {encap}
+    local {{
+      auth = psk
+      id = {my_id}
+    }}
+    remote {{
+      auth = psk
+      id = {peer_id}
+    }}
+    children {{
+      net {{
+        local_ts = {local_ts}
+        remote_ts = {remote_ts}
+        esp_proposals = {esp}
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-1 {{
+    id-1 = {my_id}
+    id-2 = {peer_id}
+    secret = {secret}
+  }}
+}}
+"""
+
+
+def engines(
+    left_kw: dict | None = None,
+    right_kw: dict | None = None,
+    settings: EngineSettings | None = None,
+) -> tuple[IkeEngine, IkeEngine]:
+    left_cfg = parse_swanctl(
+        conf(
+            "192.0.2.1",
+            "192.0.2.2",
+            "left",
+            "right",
+            "198.51.100.1/32",
+            "203.0.113.1/32",
+            **(left_kw or {}),
+        )
+    )
+    right_cfg = parse_swanctl(
+        conf(
+            "192.0.2.2",
+            "192.0.2.1",
+            "right",
+            "left",
+            "203.0.113.1/32",
+            "198.51.100.1/32",
+            **(right_kw or {}),
+        )
+    )
+    return (
+        IkeEngine(left_cfg.connections, left_cfg.secrets, settings),
+        IkeEngine(right_cfg.connections, right_cfg.secrets, settings),
+    )
+
+
+def strip(data: bytes) -> bytes:
+    return data[4:] if data[:4] == b"\0\0\0\0" else data
+
+
+def pump(a: IkeEngine, b: IkeEngine, now: float = 0.0, rounds: int = 20, drop=None) -> list[bytes]:
+    """Deliver datagrams between ``a`` and ``b`` until both are quiet; returns what crossed."""
+    seen: list[bytes] = []
+    for _ in range(rounds):
+        moved = False
+        for src, dst in ((a, b), (b, a)):
+            for dgram in src.take_datagrams():
+                moved = True
+                seen.append(dgram.data)
+                if drop is not None and drop(dgram):
+                    continue
+                dst.receive(strip(dgram.data), dgram.remote, dgram.local, now)
+        if not moved:
+            break
+    return seen
+
+
+def of_type(events, kind):
+    return [e for e in events if isinstance(e, kind)]
+
+
+@pytest.mark.parametrize(
+    ("ike", "esp"),
+    [
+        ("aes256gcm16-prfsha256-x25519", "aes256gcm16"),
+        ("aes128-sha256-modp2048", "aes128-sha256"),
+        ("chacha20poly1305-prfsha256-ecp256", "chacha20poly1305"),
+    ],
+)
+def test_tunnel_established_with_matching_child_keys(ike: str, esp: str) -> None:
+    left, right = engines({"proposals": ike, "esp": esp}, {"proposals": ike, "esp": esp})
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    l_events, r_events = left.take_events(), right.take_events()
+    assert len(of_type(l_events, ev.IkeSaUp)) == 1
+    assert len(of_type(r_events, ev.IkeSaUp)) == 1
+    (l_child,) = of_type(l_events, ev.ChildSaUp)
+    (r_child,) = of_type(r_events, ev.ChildSaUp)
+    assert l_child.outbound.spi == r_child.inbound.spi
+    assert l_child.inbound.spi == r_child.outbound.spi
+    assert l_child.outbound.encr_key == r_child.inbound.encr_key
+    assert l_child.inbound.encr_key == r_child.outbound.encr_key
+    assert l_child.outbound.integ_key == r_child.inbound.integ_key
+    assert l_child.outbound.encr_key != l_child.inbound.encr_key
+    assert [str(s) for s in l_child.local_ts] == ["198.51.100.1/32"]
+    assert [str(s) for s in r_child.local_ts] == ["203.0.113.1/32"]
+    assert not l_child.encap
+
+
+def test_wrong_psk_is_authentication_failed_and_no_child() -> None:
+    left, right = engines(right_kw={"secret": "another-secret"})
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    l_events, r_events = left.take_events(), right.take_events()
+    assert not of_type(l_events, ev.ChildSaUp) and not of_type(r_events, ev.ChildSaUp)
+    failed = of_type(r_events, ev.NegotiationFailed)
+    assert failed and failed[0].notify == NotifyType.AUTHENTICATION_FAILED
+    failed = of_type(l_events, ev.NegotiationFailed)
+    assert failed and failed[0].notify == NotifyType.AUTHENTICATION_FAILED and failed[0].received
+    assert left.ike_sas() == [] and right.ike_sas() == []
+
+
+def test_no_common_proposal_is_no_proposal_chosen() -> None:
+    left, right = engines(
+        {"proposals": "aes128-sha256-modp2048"}, {"proposals": "aes256gcm16-prfsha384-ecp384"}
+    )
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    failed = of_type(left.take_events(), ev.NegotiationFailed)
+    assert failed and failed[0].notify == NotifyType.NO_PROPOSAL_CHOSEN
+
+
+def test_invalid_ke_payload_retry_with_requested_group() -> None:
+    left, right = engines(
+        {"proposals": "aes256gcm16-prfsha256-x25519-ecp256"},
+        {"proposals": "aes256gcm16-prfsha256-ecp256"},
+    )
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    crossed = pump(left, right)
+    notifies = [n.notify_type for d in crossed for n in decode_message(strip(d)).notifies()]
+    assert NotifyType.INVALID_KE_PAYLOAD in notifies
+    assert of_type(left.take_events(), ev.ChildSaUp)
+
+
+def test_cookie_demanded_past_threshold() -> None:
+    left, right = engines(settings=EngineSettings(cookie_threshold=0))
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    crossed = pump(left, right)
+    first_reply = decode_message(strip(crossed[1]))
+    assert first_reply.notifies()[0].notify_type == NotifyType.COOKIE
+    assert of_type(left.take_events(), ev.ChildSaUp)
+
+
+def test_forced_encapsulation_moves_to_4500() -> None:
+    left, right = engines({"encap": "yes"})
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    seen_ports = []
+    for _ in range(10):
+        for src, dst in ((left, right), (right, left)):
+            for d in src.take_datagrams():
+                seen_ports.append(d.remote[1])
+                local = (d.remote[0], d.remote[1])
+                dst.receive(strip(d.data), local, d.local, 0.0)
+    (l_child,) = of_type(left.take_events(), ev.ChildSaUp)
+    (r_child,) = of_type(right.take_events(), ev.ChildSaUp)
+    assert l_child.encap and r_child.encap
+    assert seen_ports[0] == 500 and seen_ports[-1] == 4500
+
+
+def test_delete_and_liveness() -> None:
+    left, right = engines()
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    left.take_events()
+    right.take_events()
+    (sa,) = left.ike_sas()
+    assert left.terminate(sa.ike_id, 1.0)
+    pump(left, right, now=1.0)
+    assert of_type(right.take_events(), ev.ChildSaDown)
+    assert of_type(left.take_events(), ev.IkeSaDown)
+    assert left.ike_sas() == [] and right.ike_sas() == []
+
+
+def test_retransmission_then_duplicate_answered_from_cache() -> None:
+    left, right = engines(settings=EngineSettings(retransmit_timeout=1.0))
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    # Deliver IKE_SA_INIT both ways, then lose the IKE_AUTH response once.
+    dropped = []
+
+    def lose_first_auth_response(d: ev.Datagram) -> bool:
+        h = decode_message(strip(d.data)).header
+        if h.exchange == ExchangeType.IKE_AUTH and h.is_response and not dropped:
+            dropped.append(d)
+            return True
+        return False
+
+    pump(left, right, drop=lose_first_auth_response)
+    assert dropped and not of_type(left.take_events(), ev.ChildSaUp)
+    deadline = left.next_timer()
+    assert deadline is not None and deadline == pytest.approx(1.0)
+    left.handle_timer(deadline)
+    pump(left, right, now=deadline)
+    assert of_type(left.take_events(), ev.ChildSaUp)
+    assert len(of_type(right.take_events(), ev.ChildSaUp)) == 1  # no second Child SA
+
+
+def test_give_up_after_retransmissions() -> None:
+    left, _right = engines(settings=EngineSettings(retransmit_timeout=1.0, retransmit_tries=2))
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    now = 0.0
+    sends = 0
+    while (deadline := left.next_timer()) is not None:
+        sends += len(left.take_datagrams())
+        now = deadline
+        left.handle_timer(now)
+    assert sends == 3  # the request and two retransmits
+    assert of_type(left.take_events(), ev.IkeSaDown)
+
+
+def test_tampered_and_unknown_messages_are_dropped_and_counted() -> None:
+    left, right = engines()
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    (sa,) = right.ike_sas()
+    # garbage, a truncated message, and a forged INFORMATIONAL with the right SPIs
+    right.receive(b"\x00" * 3, RIGHT, LEFT, 1.0)
+    right.receive(b"\xff" * 40, RIGHT, LEFT, 1.0)
+    bogus = SkCipher(sa.sk_in.encr, bytes(sa.sk_in.encr.key_size), None, b"")  # type: ignore[union-attr]
+    forged = build_protected(
+        IkeHeader(sa.spi_i, sa.spi_r, 0, ExchangeType.INFORMATIONAL, 2, FLAG_INITIATOR),
+        [Notify(NotifyType.INITIAL_CONTACT)],
+        bogus,
+    )
+    right.receive(forged, RIGHT, LEFT, 1.0)
+    assert right.drops.counts["integrity check failed"] == 1
+    assert sum(right.drops.counts.values()) >= 3
+    assert right.ike_sas()[0].state.label == "ESTABLISHED"
