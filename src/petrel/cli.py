@@ -1,0 +1,194 @@
+"""`petrel …`: the daemon, a VICI client for controlling it, the capture decoder and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+DEFAULT_SOCKET = os.environ.get("PETREL_VICI", "/run/petrel.vici")
+
+
+def _cmd_daemon(args: argparse.Namespace) -> int:
+    from .config.errors import ConfigError
+    from .config.swanctl import load_swanctl
+    from .daemon import Daemon, DaemonOptions
+    from .logsetup import setup_logging
+
+    setup_logging(args.log)
+    try:
+        config = load_swanctl(args.config)
+    except ConfigError as exc:
+        print(f"petrel: {exc}", file=sys.stderr)
+        return 2
+    options = DaemonOptions(control_socket=args.socket, tun_name=args.tun)
+    asyncio.run(Daemon(config, options).run())
+    return 0
+
+
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .control.client import ViciClient
+
+    try:
+        return ViciClient.connect(args.socket)
+    except OSError as exc:
+        raise SystemExit(f"petrel: cannot reach the daemon at {args.socket}: {exc}") from None
+
+
+def _cmd_initiate(args: argparse.Namespace) -> int:
+    client = _client(args)
+    message = {"child": args.child} if args.child else {"ike": args.ike}
+    message["timeout"] = str(int(args.timeout * 1000))
+    reply = client.request("initiate", message)
+    client.close()
+    ok = reply.get("success") == "yes"
+    print("initiate completed successfully" if ok else f"initiate failed: {reply.get('errmsg')}")
+    return 0 if ok else 1
+
+
+def _cmd_terminate(args: argparse.Namespace) -> int:
+    client = _client(args)
+    message: dict[str, str] = {}
+    for key in ("ike", "child", "ike_id"):
+        value = getattr(args, key)
+        if value:
+            message[key.replace("_", "-")] = str(value)
+    reply = client.request("terminate", message)
+    client.close()
+    ok = reply.get("success") == "yes"
+    print(
+        f"terminated {reply.get('terminated', 0)} IKE SA(s)"
+        if ok
+        else f"terminate failed: {reply.get('errmsg')}"
+    )
+    return 0 if ok else 1
+
+
+def _cmd_list_sas(args: argparse.Namespace) -> int:
+    import json
+
+    client = _client(args)
+    events, _reply = client.streamed("list-sas", "list-sa", {})
+    client.close()
+    if args.json:
+        for event in events:
+            print(json.dumps(event))
+        return 0
+    for event in events:
+        for name, sa in event.items():
+            print(format_ike_sa(name, sa))
+    return 0
+
+
+def format_ike_sa(name: str, sa: dict) -> str:  # type: ignore[type-arg]
+    """swanctl --list-sas style text for one ``list-sa`` event."""
+    lines = [
+        f"{name}: #{sa.get('uniqueid')}, {sa.get('state')}, IKEv2, "
+        f"{sa.get('initiator-spi')}_i{'*' if sa.get('initiator') == 'yes' else ''} "
+        f"{sa.get('responder-spi')}_r{'' if sa.get('initiator') == 'yes' else '*'}",
+        f"  local  '{sa.get('local-id')}' @ {sa.get('local-host')}[{sa.get('local-port')}]",
+        f"  remote '{sa.get('remote-id')}' @ {sa.get('remote-host')}[{sa.get('remote-port')}]",
+    ]
+    if sa.get("encr-alg"):
+        algs = [f"{sa['encr-alg']}" + (f"-{sa['encr-keysize']}" if sa.get("encr-keysize") else "")]
+        algs += [sa[k] for k in ("integ-alg", "prf-alg", "dh-group") if sa.get(k)]
+        lines.append("  " + "/".join(algs))
+    if sa.get("established"):
+        lines.append(f"  established {sa['established']}s ago")
+    for child_name, child in (sa.get("child-sas") or {}).items():
+        encap = ", UDP_ENCAP" if child.get("encap") == "yes" else ""
+        algs = child.get("encr-alg", "")
+        if child.get("encr-keysize"):
+            algs += f"-{child['encr-keysize']}"
+        if child.get("integ-alg"):
+            algs += f"/{child['integ-alg']}"
+        lines += [
+            f"  {child.get('name', child_name)}: #{child.get('uniqueid')}, "
+            f"{child.get('state')}, {child.get('mode')}, ESP{encap}",
+            f"    SPIs: {child.get('spi-in')}_i {child.get('spi-out')}_o, {algs}",
+            f"    in  {child.get('spi-in')}, {child.get('bytes-in')} bytes, "
+            f"{child.get('packets-in')} packets",
+            f"    out {child.get('spi-out')}, {child.get('bytes-out')} bytes, "
+            f"{child.get('packets-out')} packets",
+            f"    local  {' '.join(child.get('local-ts') or [])}",
+            f"    remote {' '.join(child.get('remote-ts') or [])}",
+        ]
+    return "\n".join(lines)
+
+
+def _cmd_decode(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from .decode.cli import decode_main
+
+    return decode_main(list(rest))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="petrel", description=__doc__)
+    parser.add_argument(
+        "--socket",
+        default=DEFAULT_SOCKET,
+        help=f"VICI control socket (default {DEFAULT_SOCKET}, env PETREL_VICI)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    daemon = sub.add_parser("daemon", help="run the IKE daemon in the foreground")
+    daemon.add_argument(
+        "--config", required=True, help="swanctl.conf file, or a folder holding swanctl.conf"
+    )
+    daemon.add_argument(
+        "--log", default="1", help="log levels, charon style: '1' or 'ike=2,esp=1' (default 1)"
+    )
+    daemon.add_argument("--tun", default="petrel%d", help="TUN device name (default petrel%%d)")
+    daemon.set_defaults(func=_cmd_daemon)
+
+    initiate = sub.add_parser("initiate", help="bring up a Child SA (and its IKE SA)")
+    target = initiate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--child", help="child name")
+    target.add_argument("--ike", help="connection name")
+    initiate.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+    initiate.set_defaults(func=_cmd_initiate)
+
+    terminate = sub.add_parser("terminate", help="delete IKE SAs")
+    terminate.add_argument("--ike", help="connection name")
+    terminate.add_argument("--child", help="child name (terminates its IKE SA)")
+    terminate.add_argument("--ike-id", type=int, help="IKE SA unique id")
+    terminate.set_defaults(func=_cmd_terminate)
+
+    list_sas = sub.add_parser("list-sas", help="list IKE and Child SAs")
+    list_sas.add_argument("--json", action="store_true", help="one JSON object per IKE SA")
+    list_sas.set_defaults(func=_cmd_list_sas)
+
+    decode = sub.add_parser(
+        "decode", add_help=False, help="dissect IKEv2 in a capture (petrel decode --help)"
+    )
+    decode.set_defaults(func=None)
+
+    demo = sub.add_parser("demo", help="two namespaces, a real tunnel, traffic through it")
+    demo.add_argument("--seconds", type=float, default=3.0, help="throughput test duration")
+    demo.add_argument(
+        "--no-strongswan",
+        action="store_true",
+        help="skip the Petrel↔strongSwan pair even when strongSwan is installed",
+    )
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "decode":
+        return _cmd_decode(argparse.Namespace(), argv[1:])
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,291 @@
+"""asyncio glue: sockets and TUN ↔ IKE engine ↔ userspace data plane ↔ VICI control socket.
+
+No protocol logic lives here: datagrams go to the engine or the data plane, the engine's
+datagrams are sent, its events install and remove SAs, its next deadline is armed as a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .config.swanctl import Connection, SwanctlConfig
+from .dataplane.sockets import DatagramEndpoint, Received, open_esp_raw, open_udp
+from .dataplane.tun import TunDevice
+from .dataplane.userspace import DEFAULT_OUTER_MTU, ESP_OVERHEAD, UserspaceDataplane
+from .esp.udpencap import UdpKind, classify, keepalive
+from .ike import events as ev
+from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
+
+log = logging.getLogger("petrel.daemon")
+net_log = logging.getLogger("petrel.net")
+
+NAT_KEEPALIVE_INTERVAL = 20.0  # seconds, RFC 3948 §4 and strongSwan's default
+SHUTDOWN_GRACE = 3.0
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    control_socket: str = "/run/petrel.vici"
+    tun_name: str = "petrel%d"
+    outer_mtu: int = DEFAULT_OUTER_MTU
+    ike_port: int = 500
+    nat_port: int = NAT_T_PORT
+    engine: EngineSettings = field(default_factory=EngineSettings)
+
+
+class Daemon:
+    """One running Petrel: owns the sockets, the TUN device, the engine and the data plane."""
+
+    def __init__(self, config: SwanctlConfig, options: DaemonOptions | None = None) -> None:
+        self.config = config
+        self.options = options or DaemonOptions()
+        self.engine = IkeEngine(config.connections, config.secrets, self.options.engine)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.udp: dict[tuple[str, int], DatagramEndpoint] = {}
+        self.raw: dict[int, DatagramEndpoint] = {}
+        self.tun: TunDevice | None = None
+        self.dataplane: UserspaceDataplane | None = None
+        self.control: object | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._stopping = asyncio.Event()
+        self.started_at = 0.0
+
+    # ---------------------------------------------------------------- life cycle
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.started_at = self.loop.time()
+        self._open_sockets()
+        self._open_tun()
+        await self._start_control()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self._stopping.set)
+        keepalives = asyncio.ensure_future(self._keepalive_loop())
+        self._start_connections()
+        log.info("petrel started, %d connection(s) loaded", len(self.config.connections))
+        try:
+            await self._stopping.wait()
+        finally:
+            keepalives.cancel()
+            await self._shutdown()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _shutdown(self) -> None:
+        """Delete every IKE SA with its peer (bounded wait), then release everything."""
+        log.info("shutting down: deleting %d IKE SA(s)", len(self.engine.ike_sas()))
+        self.engine.terminate_all(self.now())
+        self._flush()
+        deadline = self.now() + SHUTDOWN_GRACE
+        while self.engine.ike_sas() and self.now() < deadline:
+            await asyncio.sleep(0.05)
+        if self.control is not None:
+            await self.control.close()  # type: ignore[attr-defined]
+        assert self.loop is not None
+        for endpoint in [*self.udp.values(), *self.raw.values()]:
+            with contextlib.suppress(Exception):
+                endpoint.detach(self.loop)
+            endpoint.close()
+        if self.tun is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.tun.fileno())
+            self.tun.close()
+        log.info("petrel stopped")
+
+    def now(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()
+
+    # ---------------------------------------------------------------- sockets and TUN
+
+    def _bind_addresses(self) -> list[str]:
+        addresses: set[str] = set()
+        for conn in self.config.connections.values():
+            for spec in conn.local_addrs or ("%any",):
+                try:
+                    addresses.add(str(ipaddress.ip_address(spec)))
+                except ValueError:
+                    addresses.add("0.0.0.0")
+        if "0.0.0.0" in addresses:
+            return ["0.0.0.0"]
+        return sorted(addresses)
+
+    def _open_sockets(self) -> None:
+        assert self.loop is not None
+        for host in self._bind_addresses():
+            for port in (self.options.ike_port, self.options.nat_port):
+                endpoint = open_udp(host, port)
+                self.udp[(host, port)] = endpoint
+                endpoint.attach(self.loop, self._on_udp)
+        try:
+            raw = open_esp_raw("0.0.0.0")
+        except OSError as exc:  # not root: plain ESP is then unavailable, UDP 4500 still works
+            net_log.warning("raw ESP socket unavailable (%s): only UDP-encapsulated ESP", exc)
+        else:
+            self.raw[4] = raw
+            raw.attach(self.loop, self._on_raw_esp)
+        net_log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in self.udp))
+
+    def _open_tun(self) -> None:
+        assert self.loop is not None
+        self.tun = TunDevice.open(self.options.tun_name)
+        mtu = self.options.outer_mtu - ESP_OVERHEAD
+        self.tun.configure(mtu)
+        self.dataplane = UserspaceDataplane(self.tun, self.udp, self.raw, mtu)
+        self.loop.add_reader(self.tun.fileno(), self._on_tun)
+        net_log.info("data plane on %s (MTU %d)", self.tun.name, mtu)
+
+    async def _start_control(self) -> None:
+        from .control.commands import ControlCommands
+
+        self.control = await ControlCommands(self).start(self.options.control_socket)
+
+    # ---------------------------------------------------------------- input
+
+    def _on_udp(self, endpoint: DatagramEndpoint, batch: list[Received]) -> None:
+        now = self.now()
+        dataplane = self.dataplane
+        for data, remote, local in batch:
+            local_addr = (local[0] or endpoint.local[0], endpoint.local[1])
+            if endpoint.local[1] == self.options.nat_port:
+                kind, payload = classify(data)
+                if kind is UdpKind.ESP and dataplane is not None:
+                    dataplane.receive_esp(payload, now)
+                    continue
+                if kind is not UdpKind.IKE:
+                    continue  # NAT keepalive, or too short to be anything
+                self.engine.receive(bytes(payload), local_addr, remote, now)
+            else:
+                self.engine.receive(data, local_addr, remote, now)
+        self._flush()
+
+    def _on_raw_esp(self, endpoint: DatagramEndpoint, batch: list[Received]) -> None:
+        now = self.now()
+        if self.dataplane is None:
+            return
+        for data, _remote, _local in batch:
+            self.dataplane.receive_esp(data, now)
+
+    def _on_tun(self) -> None:
+        if self.dataplane is not None:
+            self.dataplane.on_tun_readable(self.now())
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.engine.handle_timer(self.now())
+        self._flush()
+
+    # ---------------------------------------------------------------- output
+
+    def _flush(self) -> None:
+        """Send what the engine produced, act on its events, re-arm its timer."""
+        for datagram in self.engine.take_datagrams():
+            self._send_datagram(datagram)
+        for event in self.engine.take_events():
+            self._on_event(event)
+        self._arm_timer()
+
+    def _send_datagram(self, datagram: ev.Datagram) -> None:
+        local_host, port = datagram.local
+        wildcard = "::" if ":" in local_host else "0.0.0.0"
+        endpoint = self.udp.get((local_host, port)) or self.udp.get((wildcard, port))
+        if endpoint is None:
+            net_log.warning("no socket for %s:%d, datagram dropped", local_host, port)
+            return
+        endpoint.sendto(datagram.data, datagram.remote, local_host)
+
+    def _on_event(self, event: ev.Event) -> None:
+        dataplane = self.dataplane
+        if isinstance(event, ev.ChildSaUp) and dataplane is not None:
+            dataplane.install(event, self.now())
+        elif isinstance(event, ev.ChildSaDown) and dataplane is not None:
+            dataplane.remove(event)
+        elif isinstance(event, ev.IkeSaUpdated) and dataplane is not None:
+            dataplane.update_addresses(event.ike_id, event.local, event.remote, event.encap)
+        if self.control is not None:
+            self.control.on_event(event)  # type: ignore[attr-defined]
+
+    def _arm_timer(self) -> None:
+        assert self.loop is not None
+        deadline = self.engine.next_timer()
+        if self._timer is not None:
+            if deadline is not None and abs(self._timer.when() - deadline) < 1e-3:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    async def _keepalive_loop(self) -> None:
+        """NAT keepalives from behind a NAT (RFC 3948 §4)."""
+        while True:
+            await asyncio.sleep(NAT_KEEPALIVE_INTERVAL)
+            for sa in self.engine.ike_sas():
+                if sa.nat_local and sa.local[1] == self.options.nat_port:
+                    endpoint = self.udp.get(sa.local) or self.udp.get(("0.0.0.0", sa.local[1]))
+                    if endpoint is not None:
+                        endpoint.sendto(keepalive(), sa.remote, sa.local[0])
+
+    # ---------------------------------------------------------------- commands
+
+    def _start_connections(self) -> None:
+        for conn in self.config.connections.values():
+            for child in conn.children.values():
+                if child.start_action == "start":
+                    self.initiate(conn.name, child.name)
+                    break
+
+    def initiate(self, conn_name: str, child_name: str | None) -> int:
+        """Start an IKE SA (with ``child_name``) for ``conn_name``; returns the IKE SA id."""
+        conn = self.config.connections[conn_name]
+        remote_host = _concrete_address(conn.remote_addrs)
+        if remote_host is None:
+            raise ValueError(f"connection {conn_name!r} has no concrete remote address")
+        local_host = _concrete_address(conn.local_addrs) or _route_source(remote_host)
+        local = (local_host, conn.local_port or self.options.ike_port)
+        remote = (remote_host, conn.remote_port or self.options.ike_port)
+        ike_id = self.engine.initiate(conn_name, child_name, local, remote, self.now())
+        self._flush()
+        return ike_id
+
+    def initiate_child(self, child_name: str) -> int:
+        conn = self.connection_of_child(child_name)
+        return self.initiate(conn.name, child_name)
+
+    def connection_of_child(self, child_name: str) -> Connection:
+        for conn in self.config.connections.values():
+            if child_name in conn.children:
+                return conn
+        raise KeyError(f"no child {child_name!r} configured")
+
+    def terminate(self, ike_ids: Iterable[int]) -> int:
+        count = 0
+        for ike_id in ike_ids:
+            count += self.engine.terminate(ike_id, self.now())
+        self._flush()
+        return count
+
+
+def _concrete_address(specs: Iterable[str]) -> str | None:
+    for spec in specs:
+        try:
+            return str(ipaddress.ip_address(spec.strip()))
+        except ValueError:
+            continue
+    return None
+
+
+def _route_source(remote: str) -> str:
+    """The source address the kernel would use towards ``remote`` (no packet is sent)."""
+    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect((remote, 9))
+        return str(probe.getsockname()[0])
