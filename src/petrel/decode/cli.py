@@ -8,6 +8,7 @@ message was malformed or failed integrity / decryption (each is reported, none a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO
@@ -70,6 +71,10 @@ def decode_main(
         else:
             with open(args.capture, "rb") as fh:
                 status = _emit(dissector, read_capture(fh), args.json, out)
+    except BrokenPipeError:  # output closed early (``| head``): stop quietly
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return status
     except OSError as exc:
         print(f"petrel decode: cannot read capture: {exc}", file=err)
         return EXIT_USAGE
