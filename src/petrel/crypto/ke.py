@@ -171,17 +171,12 @@ def _modp_params(group: KeId) -> dh.DHParameterNumbers:
 class _ModpExchange:
     """Finite-field Diffie-Hellman over an RFC 3526 group."""
 
-    def __init__(self, group: KeId, private_value: int | None = None) -> None:
+    def __init__(self, group: KeId) -> None:
         self.group = group
         self._params = _modp_params(group)
         self._size = (self._params.p.bit_length() + 7) // 8
         with _quiet_ffdh():
-            if private_value is None:
-                self._key = self._params.parameters().generate_private_key()
-            else:
-                y = pow(2, private_value, self._params.p)
-                public = dh.DHPublicNumbers(y, self._params)
-                self._key = dh.DHPrivateNumbers(private_value, public).private_key()
+            self._key = self._params.parameters().generate_private_key()
 
     def public_value(self) -> bytes:
         with _quiet_ffdh():
@@ -357,14 +352,12 @@ def respond_key_exchange(group: int, peer_value: bytes) -> tuple[bytes, bytes]:
 
 
 def key_exchange_from_private(group: int, private_value: bytes) -> KeyExchange:
-    """A DH exchange with a given private value, for known-answer tests (RFC 5903 §8, RFC 7748).
+    """An ECDH exchange with a given private value, for known answers (RFC 5903 §8, RFC 7748).
 
-    ``private_value`` is the big-endian integer for MODP/ECP groups and the raw 32/56-octet
-    scalar for Curve25519/Curve448.  Never use this for live exchanges.
+    ``private_value`` is the big-endian scalar for ECP groups and the raw 32/56-octet scalar
+    for Curve25519/Curve448.  Never use this for live exchanges.
     """
     kid = _coerce_group(group)
-    if kid in _MODP_PRIMES_HEX:
-        return _ModpExchange(kid, int.from_bytes(private_value, "big"))
     if kid in _CURVES:
         return _EcpExchange(kid, int.from_bytes(private_value, "big"))
     if kid in (KeId.CURVE25519, KeId.CURVE448):
