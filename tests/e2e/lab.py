@@ -286,12 +286,12 @@ class Lab:
         hook = "forward" if target == self.router else "output"
         run_in(target, ["nft", "delete", "table", "inet", "petrel_loss"], check=False)
         if percent > 0:
+            chance = "" if percent >= 100 else f"numgen random mod 100 < {percent}"
             self.nft(
                 target,
                 "add table inet petrel_loss\n"
                 f"add chain inet petrel_loss drop_some {{ type filter hook {hook} priority 0; }}\n"
-                f"add rule inet petrel_loss drop_some {match} numgen random mod 100 < {percent} "
-                "drop\n",
+                f"add rule inet petrel_loss drop_some {match} {chance} drop\n",
             )
 
     def capture(self, ns: str, iface: str, name: str, bpf: str = "") -> Capture:

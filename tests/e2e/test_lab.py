@@ -66,3 +66,25 @@ def test_strongswan_pair_tunnel(lab: Lab) -> None:
     right.stop()
     left.stop()
     assert lab.ping(L.ns, L.inner4, R.inner4, count=1, wait=0.5) == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.interop
+def test_strongswan_pair_through_nat_and_loss(nat_lab: Lab) -> None:
+    lab = nat_lab
+    L, R = lab.left, lab.right
+    # The plain lab first: L reaches R only through the router, masqueraded.
+    assert lab.ping(L.ns, L.outer4, R.outer4, count=2) == 2
+    assert lab.ping(L.ns, L.outer6, R.outer6, count=2) == 2
+    _start_pair(lab)
+    cap = lab.capture(R.ns, R.ifname, "behind-nat", "udp")
+    assert lab.ping(L.ns, L.inner4, R.inner4, count=3) == 3
+    assert lab.tcp_transfer(L.ns, R.ns, L.inner4, R.inner4, 256 * 1024)
+    cap.stop()
+    sources = {bytes(dpkt.ethernet.Ethernet(f).data.src) for f in cap.frames()}
+    assert sources <= {bytes([192, 0, 2, 129]), bytes([192, 0, 2, 130])}  # L is hidden
+    # Loss in the router: all dropped at 100 %, none once removed.
+    lab.set_loss(100)
+    assert lab.ping(L.ns, L.inner4, R.inner4, count=2, wait=0.3) == 0
+    lab.set_loss(0)
+    assert lab.ping(L.ns, L.inner4, R.inner4, count=2) == 2
