@@ -13,6 +13,8 @@ from decode_helpers import (
     sll2,
     udp,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from petrel.decode.capture import (
     CaptureError,
@@ -110,3 +112,18 @@ def test_hex_lines() -> None:
         (5, "keepalive", b"\xff", ""),
         (6, "ike", b"", "line is not hex"),
     ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([0, 1, 101, 113, 228, 229, 276]), st.binary(max_size=120))
+def test_arbitrary_frames_never_raise(linktype: int, frame: bytes) -> None:
+    found = parse_frame(1, None, linktype, frame)
+    assert found is None or found.kind in ("ike", "esp", "keepalive")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=20, max_size=80), st.integers(0, 60), st.integers(1, 255))
+def test_mutated_headers_never_raise(payload: bytes, position: int, xor: int) -> None:
+    packet = bytearray(ethernet(ipv6("2001:db8::1", "2001:db8::2", 17, udp(500, 500, payload))))
+    packet[14 + position] ^= xor
+    parse_frame(1, None, 1, bytes(packet))
