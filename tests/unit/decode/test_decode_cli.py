@@ -265,3 +265,10 @@ def test_module_entry_point() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 9
+
+
+def test_sample_is_reproducible(tmp_path: Path) -> None:
+    script = SAMPLE_PCAP.parent / "make_sample.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True, timeout=120)
+    for name in ("ikev2-psk.pcap", "ikev2_decryption_table", "esp_sa"):
+        assert (tmp_path / name).read_bytes() == (SAMPLE_PCAP.parent / name).read_bytes(), name
