@@ -32,7 +32,7 @@ def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .control.client import ViciClient
 
     try:
-        return ViciClient.connect(args.socket)
+        return ViciClient(args.socket)
     except OSError as exc:
         raise SystemExit(f"petrel: cannot reach the daemon at {args.socket}: {exc}") from None
 

@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .config.swanctl import Connection, SwanctlConfig
@@ -55,6 +56,9 @@ class Daemon:
         self.control: object | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._stopping = asyncio.Event()
+        # pyroute2's synchronous API cannot run inside a running loop: one worker thread
+        # serialises every netlink call.
+        self._netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
         self.started_at = 0.0
 
     # ---------------------------------------------------------------- life cycle
@@ -63,7 +67,7 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self.started_at = self.loop.time()
         self._open_sockets()
-        self._open_tun()
+        await self._open_tun()
         await self._start_control()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stopping.set)
@@ -134,12 +138,18 @@ class Daemon:
             raw.attach(self.loop, self._on_raw_esp)
         net_log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in self.udp))
 
-    def _open_tun(self) -> None:
+    async def _open_tun(self) -> None:
         assert self.loop is not None
         self.tun = TunDevice.open(self.options.tun_name)
         mtu = self.options.outer_mtu - ESP_OVERHEAD
-        self.tun.configure(mtu)
-        self.dataplane = UserspaceDataplane(self.tun, self.udp, self.raw, mtu)
+        await self.loop.run_in_executor(self._netlink, self.tun.configure, mtu)
+        self.dataplane = UserspaceDataplane(
+            self.tun,
+            self.udp,
+            self.raw,
+            mtu,
+            lambda fn, *args: self.loop.run_in_executor(self._netlink, fn, *args),  # type: ignore[union-attr]
+        )
         self.loop.add_reader(self.tun.fileno(), self._on_tun)
         net_log.info("data plane on %s (MTU %d)", self.tun.name, mtu)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..esp.sa import InboundSa, OutboundSa, SequenceOverflow
@@ -20,7 +21,7 @@ from ..policy.spd import Spd, packet_selector_fields
 from ..ratelimit import DropLog
 from .mss import clamp_mss
 from .sockets import DatagramEndpoint
-from .tun import TunDevice
+from .tun import RouteSpec, TunDevice
 
 log = logging.getLogger("petrel.esp")
 
@@ -52,8 +53,11 @@ class UserspaceDataplane:
         udp: dict[tuple[str, int], DatagramEndpoint],
         raw_esp: dict[int, DatagramEndpoint],
         mtu: int,
+        run_netlink: Callable[..., object] | None = None,
     ) -> None:
         self.tun = tun
+        # Netlink calls block; the daemon passes a runner that moves them off its event loop.
+        self.run_netlink = run_netlink or (lambda fn, *args: fn(*args))
         self.udp = udp  # (local host or wildcard, port) → endpoint
         self.raw_esp = raw_esp  # IP version → raw protocol-50 endpoint
         self.mtu = mtu
@@ -105,7 +109,7 @@ class UserspaceDataplane:
 
     def _add_routes(self, up: ChildSaUp) -> None:
         source = next((str(s.start) for s in up.local_ts if s.start == s.end), None)
-        routes = []
+        routes: list[RouteSpec] = []
         for selector in up.remote_ts:
             for network in _networks(selector):
                 if network in self._routes:
@@ -115,10 +119,13 @@ class UserspaceDataplane:
                     (network, source) if source and _same_family(source, network) else network
                 )
         if routes:
-            try:
-                self.tun.configure(self.mtu, (), routes)
-            except OSError as exc:  # e.g. a route that already exists
-                log.warning("route via %s not added: %s", self.tun.name, exc)
+            self.run_netlink(self._configure_routes, routes)
+
+    def _configure_routes(self, routes: list[RouteSpec]) -> None:
+        try:
+            self.tun.configure(self.mtu, (), routes)
+        except Exception as exc:  # e.g. a route that already exists: log, never fatal
+            log.warning("route via %s not added: %s", self.tun.name, exc)
 
     # ---------------------------------------------------------------- outbound
 
