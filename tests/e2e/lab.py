@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 PYTHON = sys.executable
 CHARON = "/usr/lib/ipsec/charon"
@@ -78,9 +78,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10, interval: flo
         time.sleep(interval)
 
 
-def stop_process(
-    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 5
-) -> None:
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 5) -> None:
     """Signal ``proc`` by PID, then SIGKILL it if it has not exited after ``grace`` seconds."""
     if proc.poll() is not None:
         return
@@ -479,7 +477,7 @@ def tcp_transfer(
     except subprocess.TimeoutExpired:
         return False
     finally:
-        stop_process(server)  # type: ignore[arg-type]
+        stop_process(server)
 
 
 # -- strongSwan as the reference peer ---------------------------------------------------------
