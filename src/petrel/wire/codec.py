@@ -291,7 +291,10 @@ def _decode_transforms(body: memoryview, count: int) -> tuple[Transform, ...]:
             raise _syntax(f"transform Last Substruc {last}", ptype)
         if length < _TRANSFORM.size or length > end - pos:
             raise _syntax(f"transform length {length} invalid", ptype)
-        key_length, others = _decode_attributes(body[pos + _TRANSFORM.size : pos + length])
+        if length == _TRANSFORM.size:  # the common case: no attributes
+            key_length, others = None, ()
+        else:
+            key_length, others = _decode_attributes(body[pos + _TRANSFORM.size : pos + length])
         id_lookup = _transform_ids.get(ttype)
         transforms.append(
             Transform(
