@@ -2,7 +2,7 @@
 
 Protocol errors (unexpected or malformed packets, unknown command/event) raise
 :class:`~petrel.control.vici.ViciError`; a closed connection raises :class:`ConnectionError`;
-a timeout raises :class:`TimeoutError`.
+a timeout raises :class:`TimeoutError`. Socket errors and malformed replies close the client.
 """
 
 from __future__ import annotations
@@ -167,12 +167,20 @@ class ViciClient:
         return self._sock
 
     def _send(self, data: bytes) -> None:
-        self._require().sendall(data)
+        try:
+            self._require().sendall(data)
+        except OSError:
+            self.close()  # broken or timed out: the stream state is unknown
+            raise
 
     def _recv(self) -> Packet:
         sock = self._require()
         while not self._packets:
-            data = sock.recv(65536)
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                self.close()  # a late reply would otherwise answer the next request
+                raise
             if not data:
                 self.close()
                 raise ConnectionError("VICI server closed the connection")

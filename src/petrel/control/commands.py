@@ -30,6 +30,10 @@ _KE_NAMES = {KeId.CURVE25519: "CURVE_25519", KeId.CURVE448: "CURVE_448"}
 _ENCR_NAMES = {EncrId.NULL_AUTH_AES_GMAC: "NULL_AES_GMAC"}
 
 
+def _key(reason: str) -> str:
+    return reason.replace(" ", "-").replace("'", "")
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
@@ -147,6 +151,23 @@ class ControlCommands:
                 "half-open": str(sum(1 for sa in sas if sa.established_at is None)),
             },
             "plugins": ["petrel-userspace-esp"],
+            "drops": self._drops(),
+        }
+
+    def _drops(self) -> dict[str, Any]:
+        """Dropped input by reason: IKE messages, and ESP/data-plane packets (Petrel extension)."""
+        dataplane = self.daemon.dataplane
+        esp: dict[str, int] = {}
+        if dataplane is not None:
+            esp.update(dataplane.drops.counts)
+            esp.update(dataplane.counts)
+            for child in dataplane.children.values():
+                for reason, count in child.inbound.drops.as_dict().items():
+                    esp[reason] = esp.get(reason, 0) + count
+                esp["outside_selectors"] = esp.get("outside_selectors", 0) + child.policy_drops
+        return {
+            "ike": {_key(k): str(v) for k, v in self.daemon.engine.drops.counts.items()},
+            "esp": {_key(k): str(v) for k, v in esp.items() if v},
         }
 
     async def list_sas(self, message: Message, emitter: Emitter) -> Message:

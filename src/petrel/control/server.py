@@ -44,6 +44,8 @@ DEFAULT_EVENTS: frozenset[str] = frozenset(
 """Event names a client may register for unless the server is given its own set."""
 
 _READ_CHUNK = 64 * 1024
+_ACCEPT_BURST = 64
+_ACCEPT_BACKOFF = 0.1
 _MAX_WRITE_BUFFER = 8 * 1024 * 1024
 """A client whose unread output exceeds this is a stalled consumer and is dropped."""
 
@@ -116,7 +118,8 @@ class ViciServer:
         self.commands = commands
         self.events = frozenset(events)
         self.mode = mode
-        self._server: asyncio.Server | None = None
+        self._sock: socket.socket | None = None
+        self._clients: set[socket.socket] = set()
         self._conns: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._inode: tuple[int, int] | None = None
@@ -139,26 +142,28 @@ class ViciServer:
             self._inode = (st.st_dev, st.st_ino)
             sock.listen(16)
             sock.setblocking(False)
-            self._server = await asyncio.start_unix_server(
-                self._accept, sock=sock, limit=_READ_CHUNK
-            )
         except BaseException:
             sock.close()
+            self._unlink_own()
             raise
+        self._sock = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_acceptable)
 
     async def close(self) -> None:
         """Stop listening, drop every client and remove the socket file."""
-        if self._server is not None:
-            self._server.close()
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()  # clients still in the backlog get ECONNRESET
+            self._sock = None
         for conn in list(self._conns):
             conn.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for client in list(self._clients):  # accepted, but its task was cancelled unstarted
+            client.close()
+        self._clients.clear()
         self._unlink_own()
 
     def broadcast(self, event: str, message: Mapping[str, Any]) -> int:
@@ -180,22 +185,47 @@ class ViciServer:
                 os.unlink(self.path)
         self._inode = None
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        conn = _Connection(writer)
-        self._conns.add(conn)
+    def _on_acceptable(self) -> None:
+        """Reader callback of the listening socket: accept every pending client at once."""
+        if self._sock is None:
+            return
+        for _ in range(_ACCEPT_BURST):
+            try:
+                client, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:  # EMFILE/ENFILE/ENOBUFS: pause instead of spinning
+                log.warning("vici: accept failed: %s", exc)
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(self._sock.fileno())
+                loop.call_later(_ACCEPT_BACKOFF, self._resume_accepting)
+                return
+            client.setblocking(False)
+            self._clients.add(client)
+            task = asyncio.get_running_loop().create_task(self._client(client))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _resume_accepting(self) -> None:
+        if self._sock is not None:
+            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._on_acceptable)
+
+    async def _client(self, client: socket.socket) -> None:
+        conn: _Connection | None = None
         try:
+            reader, writer = await asyncio.open_unix_connection(sock=client, limit=_READ_CHUNK)
+            conn = _Connection(writer)
+            self._conns.add(conn)
             await self._serve(conn, reader)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._conns.discard(conn)
-            self._tasks.discard(task)
-            conn.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            self._clients.discard(client)
+            if conn is None:
+                client.close()
+            else:
+                self._conns.discard(conn)
+                conn.close()
 
     async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
         packets = PacketReader()
