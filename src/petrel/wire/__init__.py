@@ -9,6 +9,8 @@ from .codec import (
     encode_header,
     encode_message,
     encode_payloads,
+    sk_generic_header,
+    skf_header,
 )
 from .errors import DecodeError
 
@@ -22,4 +24,6 @@ __all__ = [
     "encode_header",
     "encode_message",
     "encode_payloads",
+    "sk_generic_header",
+    "skf_header",
 ]

@@ -353,20 +353,20 @@ def _decode_ke(body: memoryview, critical: bool) -> KE:
     return KE(_ke_id(group), bytes(body[_KE.size :]), critical)
 
 
-def _decode_id(body: memoryview, critical: bool, cls: type[IDi] | type[IDr]) -> IDi | IDr:
+def _id_fields(body: memoryview, ptype: PayloadType) -> tuple[IdType | int, bytes]:
     """§3.5: ID Type, three reserved octets, identification data."""
     if len(body) < _U8_RES3.size:
-        raise _syntax("ID payload truncated", cls.payload_type)
+        raise _syntax("ID payload truncated", ptype)
     (id_type,) = _U8_RES3.unpack_from(body, 0)
-    return cls(_id_type(id_type), bytes(body[_U8_RES3.size :]), critical)
+    return _id_type(id_type), bytes(body[_U8_RES3.size :])  # type: ignore[return-value]
 
 
 def _decode_idi(body: memoryview, critical: bool) -> IDi:
-    return _decode_id(body, critical, IDi)  # type: ignore[return-value]
+    return IDi(*_id_fields(body, PayloadType.IDi), critical)
 
 
 def _decode_idr(body: memoryview, critical: bool) -> IDr:
-    return _decode_id(body, critical, IDr)  # type: ignore[return-value]
+    return IDr(*_id_fields(body, PayloadType.IDr), critical)
 
 
 def _decode_cert(body: memoryview, critical: bool) -> CERT:
