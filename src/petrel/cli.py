@@ -82,6 +82,16 @@ def _cmd_list_sas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_stats(args: argparse.Namespace) -> int:
+    import json
+
+    client = _client(args)
+    reply = client.request("stats", {})
+    client.close()
+    print(json.dumps(reply, indent=2))
+    return 0
+
+
 def format_ike_sa(name: str, sa: dict) -> str:  # type: ignore[type-arg]
     """swanctl --list-sas style text for one ``list-sa`` event."""
     lines = [
@@ -165,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     list_sas = sub.add_parser("list-sas", help="list IKE and Child SAs")
     list_sas.add_argument("--json", action="store_true", help="one JSON object per IKE SA")
     list_sas.set_defaults(func=_cmd_list_sas)
+
+    stats = sub.add_parser("stats", help="daemon statistics and drop counters (JSON)")
+    stats.set_defaults(func=_cmd_stats)
 
     decode = sub.add_parser(
         "decode", add_help=False, help="dissect IKEv2 in a capture (petrel decode --help)"

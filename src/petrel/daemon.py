@@ -29,6 +29,7 @@ net_log = logging.getLogger("petrel.net")
 
 NAT_KEEPALIVE_INTERVAL = 20.0  # seconds, RFC 3948 §4 and strongSwan's default
 SHUTDOWN_GRACE = 3.0
+SOCKET_BUFFER = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -127,14 +128,17 @@ class Daemon:
         for host in self._bind_addresses():
             for port in (self.options.ike_port, self.options.nat_port):
                 endpoint = open_udp(host, port)
+                _grow_buffers(endpoint)
                 self.udp[(host, port)] = endpoint
                 endpoint.attach(self.loop, self._on_udp)
-        try:
-            raw = open_esp_raw("0.0.0.0")
-        except OSError as exc:  # not root: plain ESP is then unavailable, UDP 4500 still works
-            net_log.warning("raw ESP socket unavailable (%s): only UDP-encapsulated ESP", exc)
-        else:
-            self.raw[4] = raw
+        for version, wildcard in ((4, "0.0.0.0"), (6, "::")):
+            try:
+                raw = open_esp_raw(wildcard)
+            except OSError as exc:  # not root: no plain ESP, UDP 4500 still works
+                net_log.warning("raw ESP socket (IPv%d) unavailable: %s", version, exc)
+                continue
+            _grow_buffers(raw)
+            self.raw[version] = raw
             raw.attach(self.loop, self._on_raw_esp)
         net_log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in self.udp))
 
@@ -282,6 +286,16 @@ class Daemon:
             count += self.engine.terminate(ike_id, self.now())
         self._flush()
         return count
+
+
+def _grow_buffers(endpoint: DatagramEndpoint, size: int = SOCKET_BUFFER) -> None:
+    """Room for bursts: an overflowing raw ESP socket makes the kernel answer ESP with ICMP
+    protocol-unreachable, and an overflowing UDP socket loses packets silently."""
+    for option, forced in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):  # *BUFFORCE
+        try:
+            endpoint.sock.setsockopt(socket.SOL_SOCKET, forced, size)
+        except OSError:  # not privileged: the capped, unforced size
+            endpoint.sock.setsockopt(socket.SOL_SOCKET, option, size)
 
 
 def _concrete_address(specs: Iterable[str]) -> str | None:

@@ -1,0 +1,77 @@
+"""A Petrel daemon as a lab peer: config file, process in a namespace, VICI control."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from lab import Lab, run_in, wait_for
+
+PETREL = [sys.executable, "-m", "petrel.cli"]
+
+
+class PetrelPeer:
+    """One ``petrel daemon`` in a namespace, with its own swanctl.conf, log and VICI socket."""
+
+    def __init__(self, lab: Lab, ns: str, name: str, swanctl_conf: str, log: str = "2") -> None:
+        self.lab, self.ns, self.name = lab, ns, name
+        self.dir = lab.workdir / f"petrel-{name}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "swanctl.conf"
+        self.conf.write_text(swanctl_conf)
+        self.vici = self.dir / "petrel.vici"
+        self.log = self.dir / "petrel.log"
+        self.log_level = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15) -> PetrelPeer:
+        argv = [
+            *PETREL,
+            "--socket",
+            str(self.vici),
+            "daemon",
+            "--config",
+            str(self.conf),
+            "--log",
+            self.log_level,
+        ]
+        self.proc = self.lab.spawn_in(self.ns, argv, self.log)
+        ready = wait_for(lambda: self.vici.exists() or self.proc.poll() is not None, timeout)
+        if not ready or self.proc.poll() is not None:
+            raise RuntimeError(f"petrel {self.name} did not start:\n{self.log_text()}")
+        return self
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return run_in(
+            self.ns, [*PETREL, "--socket", str(self.vici), *args], check=False, timeout=timeout
+        )
+
+    def initiate(self, child: str = "net", timeout: int = 30) -> bool:
+        result = self.cli(
+            "initiate", "--child", child, "--timeout", str(timeout), timeout=timeout + 10
+        )
+        return result.returncode == 0
+
+    def list_sas(self) -> str:
+        return self.cli("list-sas").stdout
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> int | None:
+        """SIGTERM (the daemon deletes its SAs with the peer) and return the exit status."""
+        if self.proc is None:
+            return None
+        status = self.lab.stop(self.proc)
+        self.proc = None
+        return status
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
