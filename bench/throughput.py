@@ -16,13 +16,10 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-# The namespace lab lives with the e2e tests; the benchmark reuses it.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
-
-from lab import (
+from petrel.lab import (
     Lab,
+    PetrelPeer,
     StrongSwan,
     run_in,
     strongswan_available,
@@ -62,6 +59,31 @@ def strongswan_strongswan(lab: Lab) -> Endpoints:
     return inner(lab)
 
 
+def _petrel_pair(lab: Lab, right_is_petrel: bool) -> Endpoints:
+    """Petrel on L initiating; R is Petrel or strongSwan. AES-256-GCM, PSK."""
+    extra = [] if right_is_petrel else ["encap = yes"]  # kernel-libipsec needs UDP encap
+    l_conf, _ = strongswan_pair_confs(lab, conn_extra=extra)
+    _, r_conf = strongswan_pair_confs(lab)
+    if right_is_petrel:
+        PetrelPeer(lab, lab.right.ns, "right", r_conf, log="0").start()
+    else:
+        StrongSwan(lab, lab.right.ns, "right", r_conf).start().load()
+    left = PetrelPeer(lab, lab.left.ns, "left", l_conf, log="0").start()
+    if not left.initiate("net"):
+        raise RuntimeError("Petrel pair did not come up:\n" + left.log_text()[-3000:])
+    return inner(lab)
+
+
+def petrel_strongswan(lab: Lab) -> Endpoints:
+    """Petrel (userspace ESP over TUN, UDP 4500) ↔ charon (kernel-libipsec)."""
+    return _petrel_pair(lab, right_is_petrel=False)
+
+
+def petrel_petrel(lab: Lab) -> Endpoints:
+    """Petrel ↔ Petrel: userspace ESP over raw IP protocol 50 (no NAT, no forced encap)."""
+    return _petrel_pair(lab, right_is_petrel=True)
+
+
 def plain_veth(lab: Lab) -> Endpoints:
     """No IPsec: the outer addresses over the bare veth (the ceiling, for scale)."""
     return Endpoints(lab.left.ns, lab.left.outer4, lab.right.ns, lab.right.outer4)
@@ -69,7 +91,8 @@ def plain_veth(lab: Lab) -> Endpoints:
 
 PAIRS: dict[str, PairRunner] = {
     REFERENCE: strongswan_strongswan,
-    # "petrel-strongswan": ..., "petrel-petrel": ...  (added by the daemon's authors)
+    "petrel-strongswan": petrel_strongswan,
+    "petrel-petrel": petrel_petrel,
     "veth-no-ipsec": plain_veth,
 }
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab import Lab, strongswan_available
+
+from petrel.lab import Lab, strongswan_available
 
 
 def _missing_root() -> str | None:

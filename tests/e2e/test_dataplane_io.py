@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from lab import PYTHON, Lab, run_in, wait_for
+
+from petrel.lab import PYTHON, Lab, run_in, wait_for
 
 pytestmark = pytest.mark.e2e
 

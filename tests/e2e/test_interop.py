@@ -15,8 +15,8 @@ import time
 
 import dpkt
 import pytest
-from lab import Lab, StrongSwan, run_in, strongswan_pair_confs, wait_for
-from peers import PetrelPeer
+
+from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_pair_confs, wait_for
 
 MARKER = b"PETREL-CLEARTEXT-MARKER-51e9"
 ND_MLD = {130, 131, 132, 133, 134, 135, 136, 143}
@@ -62,9 +62,9 @@ def outer_packets(frames: list[bytes]) -> list[dpkt.ip.IP | dpkt.ip6.IP6]:
     out = []
     for frame in frames:
         ip = dpkt.ethernet.Ethernet(frame).data
-        if isinstance(ip, dpkt.ip6.IP6) and isinstance(ip.data, dpkt.icmp6.ICMP6):
-            if ip.data.type in ND_MLD:
-                continue
+        icmp6 = isinstance(ip, dpkt.ip6.IP6) and isinstance(ip.data, dpkt.icmp6.ICMP6)
+        if icmp6 and ip.data.type in ND_MLD:
+            continue
         if isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6):
             out.append(ip)
     return out

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dpkt
 import pytest
-from lab import Lab, StrongSwan, strongswan_pair_confs
+
+from petrel.lab import Lab, StrongSwan, strongswan_pair_confs
 
 MARKER = b"PETREL-PLAINTEXT-MARKER-7f3a"
 ND_MLD = {130, 131, 132, 133, 134, 135, 136, 143}  # ICMPv6 MLD and neighbour discovery

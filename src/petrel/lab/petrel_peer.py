@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab import Lab, run_in, wait_for
+from .netns import Lab, run_in, wait_for
 
 PETREL = [sys.executable, "-m", "petrel.cli"]
 
