@@ -242,7 +242,7 @@ def test_hostile_datagrams_are_dropped_and_counted(lab: Lab) -> None:
         and len(ip.data.data) > 8
         and ip.data.data[:4] != b"\0\0\0\0"
     ]
-    assert esp_sent
+    assert esp_sent, [bytes(f).hex()[:120] for f in cap.frames()]
     (sa,) = [next(iter(e.values())) for e in sas_json(right)]
     (child,) = sa["child-sas"].values()
     spi_in = bytes.fromhex(child["spi-in"])

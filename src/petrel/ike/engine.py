@@ -26,6 +26,7 @@ from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorith
 from ..crypto.kdf import child_keymat, derive_ike_keys, skeyseed, split_child_keymat
 from ..crypto.ke import new_key_exchange, respond_key_exchange, supported_groups
 from ..crypto.nat import nat_detection_hash
+from ..crypto.proposals import format_proposal
 from ..crypto.sk import SkCipher
 from ..esp.udpencap import IKE_MARKER
 from ..policy.identity import Identity
@@ -792,10 +793,13 @@ class IkeEngine:
                 conn = candidate
                 break
         if chosen is None or conn is None:
+            offered = ", ".join(_describe_proposal(p) for p in sa_payload.proposals)
             self.drops.drop(
-                "IKE_SA_INIT: no proposal chosen",
+                "IKE_SA_INIT refused with NO_PROPOSAL_CHOSEN",
                 now,
-                f"from {remote[0]}" if candidates else f"no connection for {remote[0]}",
+                f"{remote[0]} offered {offered}"
+                if candidates
+                else f"no connection for {remote[0]}",
             )
             reply(Notify(NotifyType.NO_PROPOSAL_CHOSEN))
             return
@@ -1294,6 +1298,13 @@ def _first(payloads: Iterable[Payload], kind: type) -> Payload | None:  # type: 
         if isinstance(payload, kind):
             return payload
     return None
+
+
+def _describe_proposal(proposal: Proposal) -> str:
+    try:
+        return format_proposal(proposal)
+    except (ValueError, KeyError):
+        return "/".join(f"{int(t.type)}:{int(t.id)}" for t in proposal.transforms)
 
 
 def _packed(address: str) -> bytes:

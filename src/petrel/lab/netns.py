@@ -323,6 +323,7 @@ class Capture:
             self.iface,
             "-n",
             "-U",
+            "--immediate-mode",
             "-Z",
             "root",
             "-s",
