@@ -65,6 +65,8 @@ from ..wire.registry import (
     name_of,
 )
 from . import events as ev
+from .create_child import CreateChildMixin
+from .ike_rekey import IkeRekeyMixin
 from .negotiation import (
     algorithms_of,
     first_ke_group,
@@ -97,7 +99,7 @@ class EngineSettings:
     max_ke_retries: int = 3
 
 
-class IkeEngine:
+class IkeEngine(CreateChildMixin, IkeRekeyMixin):
     """All IKE SAs of one daemon."""
 
     def __init__(
@@ -121,6 +123,10 @@ class IkeEngine:
         self._next_ike_id = 1
         self._next_child_id = 1
         self._cookie_secret = self.random(32)
+        self._announce_queue: list[int] = []
+        self._now = 0.0  # the time of the input being processed
+        # Initiations to retry (keyingtries, §2.1 of strongSwan's semantics): deadline and args.
+        self._retries: list[tuple[float, str, str | None, ev.Address, ev.Address, int]] = []
 
     # ------------------------------------------------------------------ host interface
 
@@ -136,15 +142,24 @@ class IkeEngine:
         return [sa for sa in self._sas.values() if sa.state is not IkeState.DEAD]
 
     def next_timer(self) -> float | None:
-        deadlines = []
+        deadlines = [retry[0] for retry in self._retries]
         for sa in self._sas.values():
             if sa.outstanding is not None:
                 deadlines.append(sa.outstanding.next_send)
+                if sa.outstanding.give_up_at is not None:
+                    deadlines.append(sa.outstanding.give_up_at)
             if sa.state is IkeState.INIT_DONE:
                 deadlines.append(sa.created_at + self.settings.half_open_timeout)
+            deadlines.extend(sa.timers.values())
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
+        self._now = now
+        for retry in [r for r in self._retries if r[0] <= now]:
+            self._retries.remove(retry)
+            _at, conn_name, child_name, local, remote, tries = retry
+            if conn_name in self.connections:
+                self._initiate(conn_name, child_name, local, remote, now, tries)
         for sa in list(self._sas.values()):
             if (
                 sa.state is IkeState.INIT_DONE
@@ -153,10 +168,17 @@ class IkeEngine:
                 log.info("IKE SA %d: half-open for too long, dropped", sa.ike_id)
                 self._destroy(sa, "half-open timeout", notify_up=False)
                 continue
+            for name, deadline in sorted(sa.timers.items(), key=lambda item: item[1]):
+                if deadline <= now and sa.timers.get(name) == deadline:
+                    del sa.timers[name]
+                    self._sa_timer(sa, name, now)
             pending = sa.outstanding
-            if pending is None or now < pending.next_send:
+            if pending is None or sa.state is IkeState.DEAD:
                 continue
-            if pending.tries > self.settings.retransmit_tries:
+            expired = pending.give_up_at is not None and now >= pending.give_up_at
+            if now < pending.next_send and not expired:
+                continue
+            if pending.tries > self.settings.retransmit_tries or expired:
                 log.warning(
                     "IKE SA %d (%s): giving up after %d retransmits of message %d",
                     sa.ike_id,
@@ -164,7 +186,7 @@ class IkeEngine:
                     pending.tries - 1,
                     pending.message_id,
                 )
-                self._destroy(sa, "peer not responding")
+                self._destroy(sa, "peer not responding", dead_peer=True)
                 continue
             log.info(
                 "IKE SA %d: retransmit %d of request %d",
@@ -176,6 +198,96 @@ class IkeEngine:
             pending.next_send = now + self._backoff(pending.tries)
             pending.tries += 1
 
+    def _sa_timer(self, sa: IkeSa, name: str, now: float) -> None:
+        """One of an SA's named timers fired."""
+        if name == "dpd":
+            self._liveness_check(sa, now)
+        elif name == "rekey-ike":
+            if not self.rekey_ike(sa.ike_id, now):
+                sa.timers["rekey-ike"] = now + 5.0
+        elif name == "reauth":
+            self._reauthenticate(sa, now)
+        elif name.startswith("rekey-child-"):
+            child_id = int(name.rsplit("-", 1)[1])
+            child = sa.children.get(child_id)
+            if child is not None and child.state == "INSTALLED":
+                self.rekey_child(sa.ike_id, child_id, now)
+        elif name.startswith("expire-child-"):
+            child = sa.children.get(int(name.rsplit("-", 1)[1]))
+            if child is not None:
+                log.info("CHILD_SA %s{%d} reached its life_time", child.config.name, child.child_id)
+                self._send_child_delete(sa, child, now, "life_time expired")
+        elif name.startswith("create-child-") and sa.connection is not None:
+            self.create_child(sa.ike_id, name.removeprefix("create-child-"), now)
+
+    def _arm_ike_timers(self, sa: IkeSa, now: float) -> None:
+        """IKE rekey (rekey_time minus a random share of rand_time), reauth and DPD timers (§2.4)."""
+        conn = sa.connection
+        if conn is None:
+            return
+        if conn.rekey_time > 0:
+            sa.timers["rekey-ike"] = now + max(conn.rekey_time - self._jitter(conn.rand_time), 1)
+        if conn.reauth_time > 0 and sa.initiator:
+            sa.timers["reauth"] = now + max(conn.reauth_time - self._jitter(conn.rand_time), 1)
+        if conn.dpd_delay > 0:
+            sa.timers["dpd"] = now + conn.dpd_delay
+
+    def _liveness_check(self, sa: IkeSa, now: float) -> None:
+        """DPD: an empty INFORMATIONAL when the peer was silent for dpd_delay (§1.4, §2.4)."""
+        conn = sa.connection
+        if conn is None or conn.dpd_delay <= 0 or sa.state is not IkeState.ESTABLISHED:
+            return
+        quiet = now - sa.last_peer_activity
+        if quiet < conn.dpd_delay or sa.outstanding is not None:
+            sa.timers["dpd"] = now + max(conn.dpd_delay - quiet, 0.5)
+            return
+
+        def alive(_m: Message, _p: tuple[Payload, ...], now: float) -> None:
+            sa.timers["dpd"] = now + conn.dpd_delay
+
+        self._request(sa, ExchangeType.INFORMATIONAL, [], now, alive)
+        if conn.dpd_timeout > 0 and sa.outstanding is not None:
+            sa.outstanding.give_up_at = now + conn.dpd_timeout
+
+    def peer_activity(self, ike_id: int, now: float) -> None:
+        """The host saw authentic ESP for this IKE SA's children: no DPD needed yet."""
+        sa = self._sas.get(ike_id)
+        if sa is not None:
+            sa.last_peer_activity = max(sa.last_peer_activity, now)
+
+    def _reauthenticate(self, sa: IkeSa, now: float) -> None:
+        """Make-before-break reauthentication: a new IKE SA, then the old one is deleted."""
+        conn = sa.connection
+        if conn is None or sa.state is not IkeState.ESTABLISHED:
+            return
+        children = [c.config.name for c in sa.children.values() if c.state != "DELETING"]
+        log.info("IKE SA %s[%d]: reauthenticating", conn.name, sa.ike_id)
+        new_id = self._initiate(
+            conn.name,
+            children[0] if children else None,
+            sa.local,
+            sa.remote,
+            now,
+            1,
+            reauth_of=sa.ike_id,
+        )
+        new = self._sas[new_id]
+        new.pending_extra_children = children[1:]
+
+    def child_sas(self) -> list[tuple[IkeSa, ChildSa]]:
+        return [(sa, c) for sa in self.ike_sas() for c in sa.children.values()]
+
+    def find_ike_sa(self, conn_name: str) -> IkeSa | None:
+        """An established (or establishing) IKE SA of ``conn_name``, newest first."""
+        for sa in sorted(self.ike_sas(), key=lambda s: -s.ike_id):
+            if (
+                sa.name == conn_name
+                and sa.rekeyed_to is None
+                and sa.state in (IkeState.ESTABLISHED, IkeState.INIT_SENT, IkeState.AUTH_SENT)
+            ):
+                return sa
+        return None
+
     def initiate(
         self,
         conn_name: str,
@@ -184,10 +296,30 @@ class IkeEngine:
         remote: ev.Address,
         now: float,
     ) -> int:
-        """Start an IKE SA for ``conn_name`` (and its Child SA ``child_name``); returns its id."""
+        """Bring up ``child_name`` of ``conn_name``: on the connection's established IKE SA
+        with CREATE_CHILD_SA, else with a new IKE SA.  Returns the IKE SA's id."""
+        self._now = now
         conn = self.connections[conn_name]
         if child_name is not None and child_name not in conn.children:
             raise KeyError(f"connection {conn_name!r} has no child {child_name!r}")
+        existing = self.find_ike_sa(conn_name)
+        if existing is not None and existing.state is IkeState.ESTABLISHED:
+            if child_name is not None:
+                self.create_child(existing.ike_id, child_name, now)
+            return existing.ike_id
+        return self._initiate(conn_name, child_name, local, remote, now, 1)
+
+    def _initiate(
+        self,
+        conn_name: str,
+        child_name: str | None,
+        local: ev.Address,
+        remote: ev.Address,
+        now: float,
+        attempt: int,
+        reauth_of: int | None = None,
+    ) -> int:
+        conn = self.connections[conn_name]
         sa = IkeSa(
             ike_id=self._new_ike_id(),
             initiator=True,
@@ -201,6 +333,8 @@ class IkeEngine:
             initial_child=child_name,
             nat_fake=conn.encap,
         )
+        sa.attempt = attempt
+        sa.reauth_of = reauth_of
         group = first_ke_group(conn.proposals)
         if group is None:
             raise ValueError(f"connection {conn_name!r}: IKE proposals without a key exchange")
@@ -214,6 +348,7 @@ class IkeEngine:
 
     def terminate(self, ike_id: int, now: float) -> bool:
         """Delete an IKE SA with the peer (INFORMATIONAL with Delete, §1.4.1)."""
+        self._now = now
         sa = self._sas.get(ike_id)
         if sa is None or sa.state is IkeState.DEAD:
             return False
@@ -240,6 +375,7 @@ class IkeEngine:
 
     def receive(self, data: bytes, local: ev.Address, remote: ev.Address, now: float) -> None:
         """Process one IKE message (without the non-ESP marker) received on ``local``."""
+        self._now = now
         try:
             message = decode_message(data)
         except DecodeError as exc:
@@ -339,29 +475,111 @@ class IkeEngine:
             detail,
         )
 
-    def _destroy(self, sa: IkeSa, reason: str, notify_up: bool = True) -> None:
+    def _destroy(
+        self,
+        sa: IkeSa,
+        reason: str,
+        notify_up: bool = True,
+        dead_peer: bool = False,
+        by_peer: bool = False,
+    ) -> None:
+        """Forget an IKE SA and its Child SAs; then act per dpd_action / close_action /
+        keyingtries on what was lost."""
         if sa.state is IkeState.DEAD:
             return
         was_established = sa.established_at is not None
+        lost = [c.config for c in sa.children.values() if c.replacement is None]
         for child in list(sa.children.values()):
             self._child_down(sa, child, reason)
         sa.state = IkeState.DEAD
         sa.outstanding = None
         sa.queued.clear()
+        sa.timers.clear()
         self._sas.pop(sa.ike_id, None)
         self._by_spi.pop((sa.spi_i, sa.spi_r), None)
         self._by_initiator_spi.pop(sa.spi_i, None)
         self._half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
-        if was_established or notify_up:
+        if sa.rekeyed_to is None and (was_established or notify_up):
             self._events.append(ev.IkeSaDown(sa.ike_id, sa.name, reason))
         log.info("IKE SA %d (%s) down: %s", sa.ike_id, sa.name, reason)
+        conn = sa.connection
+        if conn is None or sa.rekeyed_to is not None or reason in ("deleted by us",):
+            return
+        if not was_established and sa.initiator:
+            self._retry_initiation(sa, reason, self._now)
+            return
+        if dead_peer or by_peer:
+            self._after_loss(sa, lost, dead_peer)
 
-    def _child_down(self, sa: IkeSa, child: ChildSa, reason: str) -> None:
+    def _retry_initiation(self, sa: IkeSa, reason: str, now: float) -> None:
+        """keyingtries: try again with back-off (0 = forever), strongSwan's semantics."""
+        conn = sa.connection
+        if conn is None or sa.reauth_of is not None:
+            return
+        tries = conn.keyingtries
+        if tries != 0 and sa.attempt >= tries:
+            return
+        delay = min(2.0 ** (sa.attempt - 1), 60.0)
+        log.info(
+            "IKE SA %s: initiation failed (%s), try %d in %.0f s",
+            conn.name,
+            reason,
+            sa.attempt + 1,
+            delay,
+        )
+        self._retries.append(
+            (now + delay, conn.name, sa.initial_child, sa.local, sa.remote, sa.attempt + 1)
+        )
+
+    def _after_loss(self, sa: IkeSa, lost: list[ChildConfig], dead_peer: bool) -> None:
+        """dpd_action after a dead peer, close_action after the peer closed (§ swanctl.conf)."""
+        conn = sa.connection
+        assert conn is not None
+        restart: list[str] = []
+        for config in lost:
+            action = config.dpd_action if dead_peer else config.close_action
+            if action in ("restart", "start"):
+                restart.append(config.name)
+            elif action == "trap":
+                self._events.append(ev.TrapRequested(conn.name, config.name))
+        if restart:
+            log.info(
+                "IKE SA %s: %s, restarting %s",
+                conn.name,
+                "peer dead" if dead_peer else "closed by peer",
+                ", ".join(restart),
+            )
+            new_id = self._initiate(conn.name, restart[0], sa.local, sa.remote, self._now, 1)
+            self._sas[new_id].pending_extra_children = restart[1:]
+
+    def _child_down(self, sa: IkeSa, child: ChildSa, reason: str, linger: float = 0.0) -> None:
         sa.children.pop(child.child_id, None)
+        for name in (f"rekey-child-{child.child_id}", f"expire-child-{child.child_id}"):
+            sa.timers.pop(name, None)
+        # A rekeyed SA gone: its replacement may now send (responder side, §2.8).
+        for successor_id in (child.replacement, child.peer_rekey):
+            successor = sa.children.get(successor_id) if successor_id is not None else None
+            if successor is not None and not successor.outbound_active:
+                successor.outbound_active = True
+                self._events.append(ev.ChildSaActivated(sa.ike_id, successor.child_id))
         self._events.append(
             ev.ChildSaDown(
-                sa.ike_id, child.child_id, child.config.name, child.spi_in, child.spi_out, reason
+                sa.ike_id,
+                child.child_id,
+                child.config.name,
+                child.spi_in,
+                child.spi_out,
+                reason,
+                linger,
             )
+        )
+        log.info(
+            "CHILD_SA %s{%d} down (%s), SPIs %08x_i %08x_o",
+            child.config.name,
+            child.child_id,
+            reason,
+            child.spi_in,
+            child.spi_out,
         )
 
     # ------------------------------------------------------------------ malformed / unknown
@@ -579,7 +797,12 @@ class IkeEngine:
     def _derive_ike_keys(self, sa: IkeSa, shared: bytes) -> None:
         alg = sa.algorithms
         assert alg is not None and alg.prf is not None
-        seed = skeyseed(alg.prf, sa.ni, sa.nr, shared)
+        self._key_ike_sa(sa, skeyseed(alg.prf, sa.ni, sa.nr, shared))
+
+    def _key_ike_sa(self, sa: IkeSa, seed: bytes) -> None:
+        """SK_d, SK_a, SK_e, SK_p from SKEYSEED (§2.14) and the SK payload ciphers."""
+        alg = sa.algorithms
+        assert alg is not None and alg.prf is not None
         integ_size = alg.integ.key_size if alg.integ else 0
         keys = derive_ike_keys(
             alg.prf, seed, sa.ni, sa.nr, sa.spi_i, sa.spi_r, alg.encr.key_size, integ_size
@@ -605,7 +828,9 @@ class IkeEngine:
             self._fail(sa, NotifyType.AUTHENTICATION_FAILED, "no PSK for these identities", False)
             self._destroy(sa, "no shared secret")
             return
-        payloads: list[Payload] = [id_payload, Notify(NotifyType.INITIAL_CONTACT)]
+        payloads: list[Payload] = [id_payload]
+        if sa.reauth_of is None:
+            payloads.append(Notify(NotifyType.INITIAL_CONTACT))
         remote_id = self._remote_identity(conn)
         if remote_id is not None:
             payloads.append(IDr(remote_id.id_type, remote_id.data))
@@ -709,7 +934,17 @@ class IkeEngine:
             return
         spi_out = int.from_bytes(chosen.spi, "big")
         self._install_child(
-            sa, pending.config, pending.spi_in, spi_out, chosen, local_ts, remote_ts, now
+            sa,
+            pending.config,
+            pending.spi_in,
+            spi_out,
+            chosen,
+            local_ts,
+            remote_ts,
+            now,
+            we_initiated=True,
+            ni=sa.ni,
+            nr=sa.nr,
         )
 
     def _delete_child_spi(self, sa: IkeSa, spi_in: int, now: float) -> None:
@@ -909,6 +1144,7 @@ class IkeEngine:
             sa.expected_peer_id += 1
             return
         sa.expected_peer_id += 1
+        sa.last_peer_activity = now
         self._follow_peer(sa, local, remote)
         exchange = header.exchange
         if exchange == ExchangeType.IKE_AUTH and sa.state is IkeState.INIT_DONE:
@@ -920,8 +1156,7 @@ class IkeEngine:
         ):
             self._informational_request(sa, header, payloads, now)
         elif exchange == ExchangeType.CREATE_CHILD_SA and sa.state is IkeState.ESTABLISHED:
-            log.info("IKE SA %d: CREATE_CHILD_SA not supported yet, refusing", sa.ike_id)
-            self._respond(sa, header, [Notify(NotifyType.NO_ADDITIONAL_SAS)])
+            self._create_child_request(sa, header, payloads, now)
         else:
             self.drops.drop(
                 "request not valid in this state",
@@ -1060,7 +1295,18 @@ class IkeEngine:
         spi_in = self._new_child_spi()
         spi_out = int.from_bytes(chosen.spi, "big")
         child = self._install_child(
-            sa, child_cfg, spi_in, spi_out, chosen, local_ts, remote_ts, now, announce=False
+            sa,
+            child_cfg,
+            spi_in,
+            spi_out,
+            chosen,
+            local_ts,
+            remote_ts,
+            now,
+            announce=False,
+            we_initiated=False,
+            ni=sa.ni,
+            nr=sa.nr,
         )
         reply = Proposal(
             chosen.number, chosen.protocol, spi_in.to_bytes(4, "big"), chosen.transforms
@@ -1083,16 +1329,49 @@ class IkeEngine:
         remote_ts: tuple[Selector, ...],
         now: float,
         announce: bool = True,
+        *,
+        we_initiated: bool,
+        ni: bytes,
+        nr: bytes,
+        shared: bytes = b"",
+        outbound_active: bool = True,
     ) -> ChildSa:
         algorithms = algorithms_of(chosen)
         child = ChildSa(
-            self._next_child_id, config, spi_in, spi_out, algorithms, local_ts, remote_ts, now
+            self._next_child_id,
+            config,
+            spi_in,
+            spi_out,
+            algorithms,
+            local_ts,
+            remote_ts,
+            now,
+            we_initiated,
+            ni,
+            nr,
+            shared,
+            outbound_active=outbound_active,
         )
         self._next_child_id += 1
         sa.children[child.child_id] = child
+        self._arm_child_timers(sa, child, now)
         if announce:
             self._announce_child(sa, child)
         return child
+
+    def _arm_child_timers(self, sa: IkeSa, child: ChildSa, now: float) -> None:
+        """rekey_time minus a random share of rand_time, and the hard life_time (§2.8)."""
+        cfg = child.config
+        if cfg.rekey_time > 0:
+            jitter = self._jitter(cfg.rand_time)
+            sa.timers[f"rekey-child-{child.child_id}"] = now + max(cfg.rekey_time - jitter, 1.0)
+        if cfg.life_time > 0:
+            sa.timers[f"expire-child-{child.child_id}"] = now + cfg.life_time
+
+    def _jitter(self, span: float) -> float:
+        if span <= 0:
+            return 0.0
+        return span * int.from_bytes(self.random(4), "big") / 0xFFFFFFFF
 
     def _announce_child(self, sa: IkeSa, child: ChildSa) -> None:
         """Derive the Child SA keys (§2.17) and report it for installation."""
@@ -1100,13 +1379,20 @@ class IkeEngine:
         alg = child.algorithms
         integ_size = alg.integ.key_size if alg.integ else 0
         keymat = child_keymat(
-            sa.algorithms.prf, sa.keys.sk_d, sa.ni, sa.nr, 2 * (alg.encr.key_size + integ_size)
+            sa.algorithms.prf,
+            sa.keys.sk_d,
+            child.ni,
+            child.nr,
+            2 * (alg.encr.key_size + integ_size),
+            child.shared,
         )
+        child.shared = b""
         encr_i, integ_i, encr_r, integ_r = split_child_keymat(keymat, alg.encr.key_size, integ_size)
         to_responder = (encr_i, integ_i)
         to_initiator = (encr_r, integ_r)
+        # "Initiator" is the initiator of the exchange that created this Child SA (§2.17).
         out_keys, in_keys = (
-            (to_responder, to_initiator) if sa.initiator else (to_initiator, to_responder)
+            (to_responder, to_initiator) if child.we_initiated else (to_initiator, to_responder)
         )
         inbound = ev.ChildKeys(child.spi_in, alg.encr, in_keys[0], alg.integ, in_keys[1])
         outbound = ev.ChildKeys(child.spi_out, alg.encr, out_keys[0], alg.integ, out_keys[1])
@@ -1125,6 +1411,11 @@ class IkeEngine:
                 sa.remote,
                 sa.encap,
                 child.config.mode,
+                child.outbound_active,
+                child.config.rekey_bytes,
+                child.config.rekey_packets,
+                child.config.life_bytes,
+                child.config.life_packets,
             )
         )
         log.info(
@@ -1141,6 +1432,16 @@ class IkeEngine:
     def _established(self, sa: IkeSa, now: float) -> None:
         sa.state = IkeState.ESTABLISHED
         sa.established_at = now
+        sa.last_peer_activity = now
+        self._arm_ike_timers(sa, now)
+        for name in sa.pending_extra_children:
+            self.create_child(sa.ike_id, name, now)
+        sa.pending_extra_children = []
+        old = self._sas.get(sa.reauth_of) if sa.reauth_of is not None else None
+        if old is not None and old.state is IkeState.ESTABLISHED:
+            # Make-before-break reauthentication: the new SA is up, retire the old one.
+            old.rekeyed_to = sa.ike_id
+            self.terminate(old.ike_id, now)
         self._events.append(
             ev.IkeSaUp(sa.ike_id, sa.name, sa.local, sa.remote, sa.local_id, sa.remote_id)
         )
@@ -1161,20 +1462,24 @@ class IkeEngine:
     ) -> None:
         reply: list[Payload] = []
         delete_ike = False
+        closed: list[ChildConfig] = []
         for payload in payloads:
             if isinstance(payload, Delete):
                 if payload.protocol == ProtocolId.IKE:
                     delete_ike = True
                 elif payload.protocol in (ProtocolId.ESP, ProtocolId.AH):
-                    ours = []
-                    for spi in payload.spis:
-                        spi_out = int.from_bytes(spi, "big")
-                        for child in list(sa.children.values()):
-                            if child.spi_out == spi_out:
-                                ours.append(child.spi_in.to_bytes(4, "big"))
-                                self._child_down(sa, child, "deleted by peer")
-                    if ours:
-                        reply.append(Delete(payload.protocol, tuple(ours), 4))
+                    before = {c.child_id: c for c in sa.children.values()}
+                    answer = self._peer_deletes(sa, payload)
+                    closed += [
+                        c.config
+                        for i, c in before.items()
+                        if i not in sa.children
+                        and c.replacement is None
+                        and c.peer_rekey is None
+                        and c.state != "DELETING"
+                    ]
+                    if answer is not None:
+                        reply.append(answer)
             elif isinstance(payload, Notify) and payload.notify_type == (
                 NotifyType.AUTHENTICATION_FAILED
             ):
@@ -1184,9 +1489,20 @@ class IkeEngine:
                 delete_ike = True
         if delete_ike:
             self._respond(sa, header, [])
-            self._destroy(sa, "deleted by peer")
+            self._destroy(sa, "deleted by peer", by_peer=True)
             return
         self._respond(sa, header, reply)
+        if closed and sa.connection is not None:
+            self._after_child_close(sa, closed, now)
+
+    def _after_child_close(self, sa: IkeSa, closed: list[ChildConfig], now: float) -> None:
+        """close_action for Child SAs the peer deleted (not rekeyed)."""
+        assert sa.connection is not None
+        for config in closed:
+            if config.close_action == "start":
+                self.create_child(sa.ike_id, config.name, now)
+            elif config.close_action == "trap":
+                self._events.append(ev.TrapRequested(sa.connection.name, config.name))
 
     # ------------------------------------------------------------------ responses on an SA
 
@@ -1216,12 +1532,17 @@ class IkeEngine:
             self.drops.drop("malformed protected payloads", now, exc.detail)
             return
         sa.outstanding = None
+        sa.last_peer_activity = now
         self._follow_peer(sa, local, remote)
         pending.on_response(message, payloads, now)
         if sa.state is not IkeState.DEAD and sa.outstanding is None and sa.queued:
             sa.queued.pop(0)(now)
 
     # ------------------------------------------------------------------ identities and PSK
+
+    @staticmethod
+    def _resolve(selectors: Sequence[Selector], address: str) -> tuple[Selector, ...]:
+        return _resolve_ts(selectors, address)
 
     def _local_identity(self, conn: Connection, local: ev.Address) -> Identity:
         if conn.local.id is not None:

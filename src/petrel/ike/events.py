@@ -49,11 +49,30 @@ class ChildSaUp:
     remote: Address
     encap: bool
     mode: str = "tunnel"
+    outbound_active: bool = True
+    """False for a rekeyed SA's replacement on the responder: receive on it at once, send on it
+    only after :class:`ChildSaActivated` (RFC 7296 §2.8, make-before-break)."""
+    rekey_bytes: int = 0
+    rekey_packets: int = 0
+    life_bytes: int = 0
+    life_packets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSaActivated:
+    """Start sending on a Child SA installed with ``outbound_active=False``."""
+
+    ike_id: int
+    child_id: int
 
 
 @dataclass(frozen=True, slots=True)
 class ChildSaDown:
-    """A Child SA is gone (deleted by either side or with its IKE SA): remove it."""
+    """A Child SA is gone (deleted by either side or with its IKE SA): remove it.
+
+    ``linger`` > 0 (after a rekey): stop sending on it now, keep receiving for that long so
+    packets already in flight still arrive.
+    """
 
     ike_id: int
     child_id: int
@@ -61,6 +80,7 @@ class ChildSaDown:
     spi_in: int
     spi_out: int
     reason: str
+    linger: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +101,15 @@ class IkeSaDown:
 
 
 @dataclass(frozen=True, slots=True)
+class IkeSaRekeyed:
+    """The IKE SA ``old_ike_id`` was replaced by ``new_ike_id``; its Child SAs moved over."""
+
+    old_ike_id: int
+    new_ike_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class IkeSaUpdated:
     """The peer's address or port changed, or the SA moved to UDP 4500 (RFC 7296 §2.23)."""
 
@@ -88,6 +117,14 @@ class IkeSaUpdated:
     local: Address
     remote: Address
     encap: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrapRequested:
+    """Install a trap policy for this child (dpd_action/close_action = trap)."""
+
+    connection: str
+    child: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,4 +138,14 @@ class NegotiationFailed:
     received: bool
 
 
-Event = ChildSaUp | ChildSaDown | IkeSaUp | IkeSaDown | IkeSaUpdated | NegotiationFailed
+Event = (
+    ChildSaUp
+    | ChildSaActivated
+    | ChildSaDown
+    | IkeSaUp
+    | IkeSaDown
+    | IkeSaRekeyed
+    | IkeSaUpdated
+    | NegotiationFailed
+    | TrapRequested
+)

@@ -39,6 +39,7 @@ class Outstanding:
     sent_at: float
     next_send: float
     tries: int = 1
+    give_up_at: float | None = None  # a liveness check gives up after dpd_timeout
 
 
 @dataclass
@@ -53,7 +54,19 @@ class ChildSa:
     local_ts: tuple[Selector, ...]
     remote_ts: tuple[Selector, ...]
     installed_at: float
-    state: str = "INSTALLED"
+    we_initiated: bool
+    ni: bytes = field(default=b"", repr=False)
+    nr: bytes = field(default=b"", repr=False)
+    shared: bytes = field(default=b"", repr=False)  # PFS secret, wiped once keys are derived
+    state: str = "INSTALLED"  # INSTALLED, REKEYING, REKEYED, DELETING
+    outbound_active: bool = True
+    replacement: int | None = None  # child id of the SA that replaced this one
+    peer_rekey: int | None = None  # child id the peer created to replace this one
+    our_rekey: int | None = None  # child id we created to replace this one
+
+    def lowest_nonce(self) -> bytes:
+        """The lower of the nonces that created this SA (collision rule, RFC 7296 §2.8.1)."""
+        return min(self.ni, self.nr)
 
 
 @dataclass
@@ -107,6 +120,17 @@ class IkeSa:
     children: dict[int, ChildSa] = field(default_factory=dict)
     pending_child: PendingChild | None = None
     initial_child: str | None = None
+    timers: dict[str, float] = field(default_factory=dict)
+    last_peer_activity: float = 0.0
+    rekeying_ike: bool = False
+    reauth_of: int | None = None  # the IKE SA this one reauthenticates (make-before-break)
+    rekeyed_to: int | None = None  # the IKE SA that replaced this one
+    peer_ike_rekey: int | None = None  # IKE SA the peer created to replace this one
+    our_ike_rekey: int | None = None
+    rekey_ni: bytes = field(default=b"", repr=False)
+    rekey_nr: bytes = field(default=b"", repr=False)
+    attempt: int = 1  # keyingtries: which try this initiation is
+    pending_extra_children: list[str] = field(default_factory=list)
 
     @property
     def encap(self) -> bool:

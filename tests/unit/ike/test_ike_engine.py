@@ -277,3 +277,174 @@ def test_tampered_and_unknown_messages_are_dropped_and_counted() -> None:
     assert right.drops.counts["integrity check failed"] == 1
     assert sum(right.drops.counts.values()) >= 3
     assert right.ike_sas()[0].state.label == "ESTABLISHED"
+
+
+# ---------------------------------------------------------------------- lifecycle (issue 4)
+
+
+def established(**kw):
+    left, right = engines(**kw)
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    return left, right, left.take_events(), right.take_events()
+
+
+def installed(engine: IkeEngine) -> set[tuple[int, int]]:
+    """(inbound SPI, outbound SPI) of every Child SA the engine holds."""
+    return {(c.spi_in, c.spi_out) for _sa, c in engine.child_sas()}
+
+
+def paired(left: IkeEngine, right: IkeEngine) -> bool:
+    return installed(left) == {(o, i) for i, o in installed(right)}
+
+
+@pytest.mark.parametrize("esp", ["aes256gcm16", "aes256gcm16-x25519", "aes128-sha256-modp2048"])
+@pytest.mark.parametrize("by_left", [True, False])
+def test_child_rekey_make_before_break(esp: str, by_left: bool) -> None:
+    left, right, _, _ = established(left_kw={"esp": esp}, right_kw={"esp": esp})
+    (old_l,) = installed(left)
+    initiator, responder = (left, right) if by_left else (right, left)
+    sa, child = initiator.child_sas()[0]
+    assert initiator.rekey_child(sa.ike_id, child.child_id, 1.0)
+    pump(left, right, now=1.0)
+    l_events, r_events = left.take_events(), right.take_events()
+    for events in (l_events, r_events):
+        (up,) = of_type(events, ev.ChildSaUp)
+        (down,) = of_type(events, ev.ChildSaDown)
+        assert down.linger > 0  # old inbound keeps receiving a while
+        assert events.index(up) < events.index(down)  # new SA installed before the old goes
+    # The responder of the rekey sends on the new SA only once the old one is deleted.
+    resp_events = r_events if by_left else l_events
+    (resp_up,) = of_type(resp_events, ev.ChildSaUp)
+    assert not resp_up.outbound_active
+    assert of_type(resp_events, ev.ChildSaActivated)
+    assert len(installed(left)) == 1 and paired(left, right)
+    assert installed(left) != {old_l}
+    (l_up,) = of_type(l_events, ev.ChildSaUp)
+    (r_up,) = of_type(r_events, ev.ChildSaUp)
+    assert l_up.outbound.encr_key == r_up.inbound.encr_key
+    assert l_up.inbound.encr_key == r_up.outbound.encr_key
+
+
+@pytest.mark.parametrize("repeat", range(8))
+def test_simultaneous_child_rekey_converges_to_one_pair(repeat: int) -> None:
+    left, right, _, _ = established()
+    l_sa, l_child = left.child_sas()[0]
+    r_sa, r_child = right.child_sas()[0]
+    assert left.rekey_child(l_sa.ike_id, l_child.child_id, 1.0)
+    assert right.rekey_child(r_sa.ike_id, r_child.child_id, 1.0)
+    # Both requests cross on the wire before either response is delivered.
+    l_req, r_req = left.take_datagrams(), right.take_datagrams()
+    for d in l_req:
+        right.receive(strip(d.data), d.remote, d.local, 1.0)
+    for d in r_req:
+        left.receive(strip(d.data), d.remote, d.local, 1.0)
+    pump(left, right, now=1.0)
+    assert len(installed(left)) == 1, installed(left)
+    assert paired(left, right)
+    assert installed(left) != {(l_child.spi_in, l_child.spi_out)}
+
+
+@pytest.mark.parametrize("by_left", [True, False])
+def test_ike_rekey_moves_children_and_keeps_working(by_left: bool) -> None:
+    left, right, _, _ = established()
+    (old_l,) = left.ike_sas()
+    child_spis = installed(left)
+    initiator = left if by_left else right
+    assert initiator.rekey_ike(initiator.ike_sas()[0].ike_id, 1.0)
+    pump(left, right, now=1.0)
+    (new_l,) = left.ike_sas()
+    (new_r,) = right.ike_sas()
+    assert (new_l.spi_i, new_l.spi_r) == (new_r.spi_i, new_r.spi_r)
+    assert (new_l.spi_i, new_l.spi_r) != (old_l.spi_i, old_l.spi_r)
+    assert new_l.keys.sk_d != old_l.keys.sk_d  # type: ignore[union-attr]
+    assert installed(left) == child_spis and paired(left, right)
+    for events in (left.take_events(), right.take_events()):
+        assert of_type(events, ev.IkeSaRekeyed)
+        assert not of_type(events, ev.ChildSaDown) and not of_type(events, ev.IkeSaDown)
+    # The new IKE SA carries exchanges: a child rekey on it works.
+    sa, child = left.child_sas()[0]
+    assert left.rekey_child(sa.ike_id, child.child_id, 2.0)
+    pump(left, right, now=2.0)
+    assert len(installed(left)) == 1 and paired(left, right)
+
+
+@pytest.mark.parametrize("repeat", range(6))
+def test_simultaneous_ike_rekey_converges(repeat: int) -> None:
+    left, right, _, _ = established()
+    child_spis = installed(left)
+    assert left.rekey_ike(left.ike_sas()[0].ike_id, 1.0)
+    assert right.rekey_ike(right.ike_sas()[0].ike_id, 1.0)
+    l_req, r_req = left.take_datagrams(), right.take_datagrams()
+    for d in l_req:
+        right.receive(strip(d.data), d.remote, d.local, 1.0)
+    for d in r_req:
+        left.receive(strip(d.data), d.remote, d.local, 1.0)
+    pump(left, right, now=1.0)
+    assert len(left.ike_sas()) == 1 and len(right.ike_sas()) == 1
+    (l_sa,), (r_sa,) = left.ike_sas(), right.ike_sas()
+    assert (l_sa.spi_i, l_sa.spi_r) == (r_sa.spi_i, r_sa.spi_r)
+    assert installed(left) == child_spis and paired(left, right)
+
+
+def test_extra_child_sa_with_create_child_sa() -> None:
+    left, right, _, _ = established()
+    (sa,) = left.ike_sas()
+    assert left.create_child(sa.ike_id, "net", 1.0)
+    pump(left, right, now=1.0)
+    assert len(installed(left)) == 2 and paired(left, right)
+    assert of_type(right.take_events(), ev.ChildSaUp)[0].outbound_active
+
+
+def test_peer_deletes_child_and_close_action_none() -> None:
+    left, right, _, _ = established()
+    sa, child = left.child_sas()[0]
+    assert left.delete_child(sa.ike_id, child.child_id, 1.0)
+    pump(left, right, now=1.0)
+    assert installed(left) == set() and installed(right) == set()
+    assert left.ike_sas() and right.ike_sas()
+
+
+def test_dpd_detects_dead_peer_within_delay_plus_timeout() -> None:
+    extra = "dpd_delay = 5s\n    dpd_timeout = 10s"
+    left, right = engines(
+        left_kw={"encap": f"no\n    {extra}"}, right_kw={"encap": f"no\n    {extra}"}
+    )
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    left.take_events()
+    # The peer dies: nothing reaches it any more.
+    now = 0.0
+    while (deadline := left.next_timer()) is not None and deadline < 60:
+        now = deadline
+        left.handle_timer(now)
+        left.take_datagrams()
+        if of_type(left.take_events(), ev.IkeSaDown):
+            break
+    assert 5 + 10 - 0.5 <= now <= 5 + 10 + 0.5
+    assert left.ike_sas() == []
+
+
+def test_dpd_answered_keeps_sa() -> None:
+    extra = "dpd_delay = 5s"
+    left, right = engines(left_kw={"encap": f"no\n    {extra}"})
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    for step in range(1, 6):
+        now = step * 5.0 + 0.01
+        left.handle_timer(now)
+        pump(left, right, now=now)
+    assert left.ike_sas() and right.ike_sas()
+    assert not of_type(left.take_events(), ev.IkeSaDown)
+
+
+def test_lifetime_timers_trigger_rekey() -> None:
+    child = "rekey_time = 20s\n        rand_time = 0s"
+    left, right = engines(left_kw={"esp": f"aes256gcm16\n        {child}"})
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    first = installed(left)
+    assert left.next_timer() == pytest.approx(20.0)
+    left.handle_timer(20.0)
+    pump(left, right, now=20.0)
+    assert installed(left) != first and len(installed(left)) == 1 and paired(left, right)
