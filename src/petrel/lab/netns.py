@@ -590,7 +590,8 @@ class StrongSwan:
             "    kernel-libipsec {\n      allow_peer_ts = yes\n    }\n"
             "  }\n"
             "  filelog {\n"
-            f"    f {{\n      path = {self.log}\n      default = 1\n      ike = 2\n    }}\n"
+            f"    f {{\n      path = {self.log}\n      default = 1\n      ike = 2\n"
+            "      flush_line = yes\n    }\n"
             "  }\n"
             "}\n"
         )
