@@ -23,6 +23,7 @@ from .dataplane.userspace import DEFAULT_OUTER_MTU, ESP_OVERHEAD, UserspaceDatap
 from .esp.udpencap import UdpKind, classify, keepalive
 from .ike import events as ev
 from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
+from .policy.selectors import resolve_dynamic
 
 log = logging.getLogger("petrel.daemon")
 net_log = logging.getLogger("petrel.net")
@@ -57,6 +58,7 @@ class Daemon:
         self.control: object | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._stopping = asyncio.Event()
+        self._acquiring: set[tuple[str, str]] = set()
         # pyroute2's synchronous API cannot run inside a running loop: one worker thread
         # serialises every netlink call.
         self._netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
@@ -73,12 +75,14 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stopping.set)
         keepalives = asyncio.ensure_future(self._keepalive_loop())
+        poller = asyncio.ensure_future(self._poll_loop())
         self._start_connections()
         log.info("petrel started, %d connection(s) loaded", len(self.config.connections))
         try:
             await self._stopping.wait()
         finally:
             keepalives.cancel()
+            poller.cancel()
             await self._shutdown()
 
     def stop(self) -> None:
@@ -147,12 +151,15 @@ class Daemon:
         self.tun = TunDevice.open(self.options.tun_name)
         mtu = self.options.outer_mtu - ESP_OVERHEAD
         await self.loop.run_in_executor(self._netlink, self.tun.configure, mtu)
+        loop = self.loop
         self.dataplane = UserspaceDataplane(
             self.tun,
             self.udp,
             self.raw,
             mtu,
-            lambda fn, *args: self.loop.run_in_executor(self._netlink, fn, *args),  # type: ignore[union-attr]
+            run_netlink=lambda fn, *args: loop.run_in_executor(self._netlink, fn, *args),
+            call_later=loop.call_later,
+            on_acquire=self._on_acquire,
         )
         self.loop.add_reader(self.tun.fileno(), self._on_tun)
         net_log.info("data plane on %s (MTU %d)", self.tun.name, mtu)
@@ -218,12 +225,23 @@ class Daemon:
 
     def _on_event(self, event: ev.Event) -> None:
         dataplane = self.dataplane
-        if isinstance(event, ev.ChildSaUp) and dataplane is not None:
+        if dataplane is None:
+            pass
+        elif isinstance(event, ev.ChildSaUp):
+            self._acquiring.discard((event.connection, event.name))
             dataplane.install(event, self.now())
-        elif isinstance(event, ev.ChildSaDown) and dataplane is not None:
+        elif isinstance(event, ev.ChildSaActivated):
+            dataplane.activate(event.child_id)
+        elif isinstance(event, ev.ChildSaDown):
             dataplane.remove(event)
-        elif isinstance(event, ev.IkeSaUpdated) and dataplane is not None:
+        elif isinstance(event, ev.IkeSaRekeyed):
+            dataplane.rekeyed_ike(event.old_ike_id, event.new_ike_id)
+        elif isinstance(event, ev.IkeSaUpdated):
             dataplane.update_addresses(event.ike_id, event.local, event.remote, event.encap)
+        elif isinstance(event, ev.TrapRequested):
+            self._install_trap(event.connection, event.child)
+        elif isinstance(event, ev.IkeSaDown):
+            self._acquiring = {a for a in self._acquiring if a[0] != event.name}
         if self.control is not None:
             self.control.on_event(event)  # type: ignore[attr-defined]
 
@@ -238,6 +256,53 @@ class Daemon:
         if deadline is not None:
             self._timer = self.loop.call_at(deadline, self._on_timer)
 
+    async def _poll_loop(self) -> None:
+        """Once a second: ESP seen (so no DPD is needed) and byte/packet lifetimes."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.dataplane is None:
+                continue
+            now = self.now()
+            alive, limits = self.dataplane.poll(now)
+            for ike_id in alive:
+                self.engine.peer_activity(ike_id, now)
+            for ike_id, child_id, action in limits:
+                if action == "rekey":
+                    self.engine.rekey_child(ike_id, child_id, now)
+                else:
+                    self.engine.delete_child(ike_id, child_id, now)
+            if limits:
+                self._flush()
+
+    # ---------------------------------------------------------------- trap policies
+
+    def _install_trap(self, conn_name: str, child_name: str) -> None:
+        conn = self.config.connections[conn_name]
+        child = conn.children[child_name]
+        remote = _concrete_address(conn.remote_addrs)
+        if remote is None or self.dataplane is None:
+            log.warning("trap for %s/%s needs a concrete remote address", conn_name, child_name)
+            return
+        local = _concrete_address(conn.local_addrs) or _route_source(remote)
+        self.dataplane.install_trap(
+            conn_name,
+            child_name,
+            resolve_dynamic(child.local_ts, local),
+            resolve_dynamic(child.remote_ts, remote),
+        )
+        log.info("trap policy installed for %s/%s", conn_name, child_name)
+
+    def _on_acquire(self, conn_name: str, child_name: str) -> None:
+        """A packet hit a trap policy: negotiate its Child SA (RFC 4301 §5.2 acquire)."""
+        if (conn_name, child_name) in self._acquiring:
+            return
+        self._acquiring.add((conn_name, child_name))
+        try:
+            self.initiate(conn_name, child_name)
+        except (KeyError, ValueError, OSError) as exc:
+            log.warning("acquire for %s/%s failed: %s", conn_name, child_name, exc)
+            self._acquiring.discard((conn_name, child_name))
+
     async def _keepalive_loop(self) -> None:
         """NAT keepalives from behind a NAT (RFC 3948 §4)."""
         while True:
@@ -251,11 +316,17 @@ class Daemon:
     # ---------------------------------------------------------------- commands
 
     def _start_connections(self) -> None:
+        """start_action: trap installs policies, start negotiates (all children, one IKE SA)."""
         for conn in self.config.connections.values():
             for child in conn.children.values():
-                if child.start_action == "start":
-                    self.initiate(conn.name, child.name)
-                    break
+                if child.start_action == "trap":
+                    self._install_trap(conn.name, child.name)
+            starting = [c.name for c in conn.children.values() if c.start_action == "start"]
+            if starting:
+                ike_id = self.initiate(conn.name, starting[0])
+                sa = next((s for s in self.engine.ike_sas() if s.ike_id == ike_id), None)
+                if sa is not None:
+                    sa.pending_extra_children = starting[1:]
 
     def initiate(self, conn_name: str, child_name: str | None) -> int:
         """Start an IKE SA (with ``child_name``) for ``conn_name``; returns the IKE SA id."""

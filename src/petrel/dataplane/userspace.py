@@ -40,8 +40,25 @@ class InstalledChild:
     local: Address
     remote: Address
     encap: bool
+    ike_id: int
     policy_drops: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+    sending: bool = True
+    seen_packets_in: int = 0  # inbound packet count at the last liveness poll
+
+
+@dataclass
+class Trap:
+    """A policy without an SA (start_action/dpd_action/close_action = trap): the first
+    matching packet asks for negotiation and waits, with a few others, for the SA."""
+
+    connection: str
+    child: str
+    held: list[bytes] = field(default_factory=list)
+    acquired_at: float | None = None
+
+
+MAX_HELD_PACKETS = 32
+ACQUIRE_RETRY = 5.0  # seconds before a still-unanswered trap may acquire again
 
 
 class UserspaceDataplane:
@@ -54,6 +71,8 @@ class UserspaceDataplane:
         raw_esp: dict[int, DatagramEndpoint],
         mtu: int,
         run_netlink: Callable[..., object] | None = None,
+        call_later: Callable[[float, Callable[[], None]], object] | None = None,
+        on_acquire: Callable[[str, str], None] | None = None,
     ) -> None:
         self.tun = tun
         # Netlink calls block; the daemon passes a runner that moves them off its event loop.
@@ -67,6 +86,9 @@ class UserspaceDataplane:
         self.drops = DropLog(log)
         self.counts: Counter[str] = Counter()
         self._routes: set[str] = set()
+        self.call_later = call_later or (lambda _delay, fn: fn())
+        self.on_acquire = on_acquire
+        self.traps: dict[tuple[str, str], Trap] = {}
 
     # ---------------------------------------------------------------- SA installation
 
@@ -88,24 +110,128 @@ class UserspaceDataplane:
             up.esn,
             up.replay_window,
         )
-        child = InstalledChild(up, outbound, inbound, up.local, up.remote, up.encap)
+        child = InstalledChild(
+            up,
+            outbound,
+            inbound,
+            up.local,
+            up.remote,
+            up.encap,
+            up.ike_id,
+            sending=up.outbound_active,
+        )
         # Inbound first, then outbound: the new SA receives before anything is sent on it.
         self.by_spi[up.inbound.spi] = child
-        self.spd.add(up.local_ts, up.remote_ts, up.child_id, index=0)
         self.children[up.child_id] = child
+        if up.outbound_active:
+            self.spd.add(up.local_ts, up.remote_ts, up.child_id, index=0)
         self._add_routes(up)
+        trap = self.traps.get((up.connection, up.name))
+        if trap is not None and trap.held:
+            held, trap.held = trap.held, []
+            trap.acquired_at = None
+            for packet in held:
+                self.send_plaintext(packet, now)
+
+    def activate(self, child_id: int) -> None:
+        """Start sending on a Child SA installed receive-only (rekey responder, RFC 7296 §2.8)."""
+        child = self.children.get(child_id)
+        if child is not None and not child.sending:
+            child.sending = True
+            self.spd.add(child.event.local_ts, child.event.remote_ts, child_id, index=0)
 
     def remove(self, down: ChildSaDown) -> None:
-        child = self.children.pop(down.child_id, None)
+        """Stop sending on the SA now; stop receiving now, or after ``down.linger`` seconds."""
         self.spd.remove(down.child_id)
-        if child is not None:
-            self.by_spi.pop(child.inbound.spi, None)
+        child = self.children.get(down.child_id)
+        if child is None:
+            return
+        child.sending = False
+
+        def forget() -> None:
+            if self.children.get(down.child_id) is child:
+                del self.children[down.child_id]
+            if self.by_spi.get(child.inbound.spi) is child:
+                del self.by_spi[child.inbound.spi]
+
+        if down.linger > 0:
+            self.call_later(down.linger, forget)
+        else:
+            forget()
+
+    def rekeyed_ike(self, old_ike_id: int, new_ike_id: int) -> None:
+        for child in self.children.values():
+            if child.ike_id == old_ike_id:
+                child.ike_id = new_ike_id
 
     def update_addresses(self, ike_id: int, local: Address, remote: Address, encap: bool) -> None:
         """Follow an IKE SA to a new address or port (NAT mapping change, float to 4500)."""
         for child in self.children.values():
-            if child.event.ike_id == ike_id:
+            if child.ike_id == ike_id:
                 child.local, child.remote, child.encap = local, remote, encap or child.encap
+
+    # ---------------------------------------------------------------- trap policies
+
+    def install_trap(
+        self,
+        connection: str,
+        child: str,
+        local_ts: tuple[Selector, ...],
+        remote_ts: tuple[Selector, ...],
+    ) -> None:
+        """A policy that triggers negotiation on the first matching packet (acquire)."""
+        key = (connection, child)
+        if key not in self.traps:
+            self.traps[key] = Trap(connection, child)
+        self.spd.add(local_ts, remote_ts, ("trap", *key))  # appended: SAs match first
+        for selector in remote_ts:
+            for network in _networks(selector):
+                if network not in self._routes:
+                    self._routes.add(network)
+                    self.run_netlink(self._configure_routes, [network])
+
+    def remove_trap(self, connection: str, child: str) -> None:
+        self.spd.remove(("trap", connection, child))
+        self.traps.pop((connection, child), None)
+
+    def _trapped(self, handle: tuple[str, str, str], packet: bytes, now: float) -> None:
+        trap = self.traps.get((handle[1], handle[2]))
+        if trap is None:
+            return
+        if len(trap.held) < MAX_HELD_PACKETS:
+            trap.held.append(packet)
+        else:
+            self.counts["trap_queue_full"] += 1
+        if trap.acquired_at is None or now - trap.acquired_at > ACQUIRE_RETRY:
+            trap.acquired_at = now
+            log.info("acquire: %s/%s triggered by traffic", trap.connection, trap.child)
+            if self.on_acquire is not None:
+                self.on_acquire(trap.connection, trap.child)
+
+    def poll(self, now: float) -> tuple[list[int], list[tuple[int, int, str]]]:
+        """IKE SAs whose children received ESP since the last poll (no DPD needed), and
+        Child SAs over a byte/packet limit: (ike_id, child_id, "rekey" | "expire")."""
+        alive: set[int] = set()
+        limits: list[tuple[int, int, str]] = []
+        for child_id, child in self.children.items():
+            inbound = child.inbound.counters
+            if inbound.packets != child.seen_packets_in:
+                child.seen_packets_in = inbound.packets
+                alive.add(child.ike_id)
+            if not child.sending:
+                continue
+            up = child.event
+            octets = inbound.octets + child.outbound.counters.octets
+            packets = inbound.packets + child.outbound.counters.packets
+            if (up.life_bytes and octets >= up.life_bytes) or (
+                up.life_packets and packets >= up.life_packets
+            ):
+                limits.append((child.ike_id, child_id, "expire"))
+            elif (up.rekey_bytes and octets >= up.rekey_bytes) or (
+                up.rekey_packets and packets >= up.rekey_packets
+            ):
+                limits.append((child.ike_id, child_id, "rekey"))
+        return sorted(alive), limits
 
     def _add_routes(self, up: ChildSaUp) -> None:
         source = next((str(s.start) for s in up.local_ts if s.start == s.end), None)
@@ -142,6 +268,9 @@ class UserspaceDataplane:
         handle = self.spd.lookup_outbound(src, dst, proto, sport, dport)
         if handle is None:
             self.counts["outbound_no_policy"] += 1
+            return
+        if isinstance(handle, tuple):
+            self._trapped(handle, packet, now)  # type: ignore[arg-type]
             return
         child = self.children[handle]  # type: ignore[index]
         if proto == 6:
@@ -189,6 +318,9 @@ class UserspaceDataplane:
         if result is None:
             self.counts["inbound_esp_dropped"] += 1
             return
+        if not child.sending and child.event.outbound_active is False:
+            # The peer already sends on the new SA: it has it installed, so may we (§2.8).
+            self.activate(child.event.child_id)
         _next_header, inner = result
         try:
             src, dst, proto, sport, dport = packet_selector_fields(inner)

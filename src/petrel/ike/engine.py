@@ -66,6 +66,12 @@ from ..wire.registry import (
 )
 from . import events as ev
 from .create_child import CreateChildMixin
+from .fragment import (
+    DEFAULT_FRAGMENT_SIZE,
+    fragment_message,
+    ike_payload_limit,
+    open_fragment,
+)
 from .ike_rekey import IkeRekeyMixin
 from .negotiation import (
     algorithms_of,
@@ -97,6 +103,7 @@ class EngineSettings:
     cookie_threshold: int = 10  # demand a COOKIE past this many half-open SAs (§2.6)
     nonce_size: int = 32
     max_ke_retries: int = 3
+    fragment_size: int = DEFAULT_FRAGMENT_SIZE  # IP datagram size for IKE fragments (RFC 7383)
 
 
 class IkeEngine(CreateChildMixin, IkeRekeyMixin):
@@ -221,7 +228,8 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             self.create_child(sa.ike_id, name.removeprefix("create-child-"), now)
 
     def _arm_ike_timers(self, sa: IkeSa, now: float) -> None:
-        """IKE rekey (rekey_time minus a random share of rand_time), reauth and DPD timers (§2.4)."""
+        """Timers of an IKE SA: rekey (rekey_time less a random share of rand_time), reauth,
+        and DPD (§2.4)."""
         conn = sa.connection
         if conn is None:
             return
@@ -422,8 +430,9 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
     def _backoff(self, tries: int) -> float:
         return self.settings.retransmit_timeout * self.settings.retransmit_base ** (tries - 1)
 
-    def _send(self, sa: IkeSa, data: bytes) -> None:
-        self._send_to(data, sa.local, sa.remote)
+    def _send(self, sa: IkeSa, data: bytes | Sequence[bytes]) -> None:
+        for datagram in (data,) if isinstance(data, bytes) else data:
+            self._send_to(datagram, sa.local, sa.remote)
 
     def _send_to(self, data: bytes, local: ev.Address, remote: ev.Address) -> None:
         if local[1] == NAT_T_PORT or remote[1] == NAT_T_PORT:
@@ -453,16 +462,49 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         message_id = sa.next_request_id
         sa.next_request_id += 1
         header = self._header(sa, exchange, message_id, response=False)
-        data = build_protected(header, payloads, sa.sk_out)
+        data = self._protect(sa, header, payloads)
         sa.outstanding = Outstanding(message_id, data, on_response, now, now + self._backoff(1))
         self._send(sa, data)
 
     def _respond(self, sa: IkeSa, request: IkeHeader, payloads: Sequence[Payload]) -> None:
         assert sa.sk_out is not None
         header = self._header(sa, int(request.exchange), request.message_id, response=True)
-        data = build_protected(header, payloads, sa.sk_out)
+        data = self._protect(sa, header, payloads)
         sa.last_response = (request.message_id, data)
         self._send(sa, data)
+
+    def _protect(
+        self, sa: IkeSa, header: IkeHeader, payloads: Sequence[Payload]
+    ) -> tuple[bytes, ...]:
+        """One SK message, or SKF fragments when both sides support RFC 7383 and it is big."""
+        assert sa.sk_out is not None
+        if not sa.fragmentation:
+            return (build_protected(header, payloads, sa.sk_out),)
+        version = 6 if ":" in sa.remote[0] else 4
+        limit = ike_payload_limit(self.settings.fragment_size, version)
+        marker = 4 if NAT_T_PORT in (sa.local[1], sa.remote[1]) else 0
+        return tuple(fragment_message(header, payloads, sa.sk_out, limit, marker))
+
+    def _unprotect(
+        self,
+        sa: IkeSa,
+        data: bytes,
+        message: Message,
+        expected_id: int,
+        response: bool,
+        now: float,
+    ) -> tuple[Payload, ...] | None:
+        """Payloads of an SK message, or of a reassembled SKF message (None: more to come).
+
+        Raises CryptoError (integrity) or DecodeError (malformed inner payloads).
+        """
+        assert sa.sk_in is not None
+        last = message.payloads[-1]
+        if isinstance(last, SK):
+            return open_protected(data, message, sa.sk_in)
+        reassembler = sa.reassembly(response)
+        result = reassembler.add(data, message, sa.sk_in, now, expected_message_id=expected_id)
+        return None if result is None else result[1]
 
     def _fail(self, sa: IkeSa, notify: int, detail: str, received: bool) -> None:
         self._events.append(ev.NegotiationFailed(sa.ike_id, sa.name, notify, detail, received))
@@ -684,11 +726,13 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             *self._nat_notifies(sa.spi_i, _ZERO_SPI, sa.local, sa.remote, conn.encap),
             _signature_hash_notify(),
         ]
+        if conn.fragmentation != "no":
+            payloads.append(Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
         header = IkeHeader(sa.spi_i, _ZERO_SPI, 0, ExchangeType.IKE_SA_INIT, 0, FLAG_INITIATOR)
         data = build_plain(header, payloads)
         sa.init_request = data
         sa.next_request_id = 1
-        sa.outstanding = Outstanding(0, data, lambda *_: None, now, now + self._backoff(1))
+        sa.outstanding = Outstanding(0, (data,), lambda *_: None, now, now + self._backoff(1))
         self._send(sa, data)
 
     def _init_response(
@@ -777,6 +821,9 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         sa.nr = nonce.data
         sa.init_response = data
         sa.algorithms = algorithms
+        sa.fragmentation = (
+            conn.fragmentation != "no" and NotifyType.IKEV2_FRAGMENTATION_SUPPORTED in (notifies)
+        )
         self._by_spi[(sa.spi_i, sa.spi_r)] = sa
         self._check_nat(sa, message, sa.spi_r)
         self._derive_ike_keys(sa, shared)
@@ -1087,12 +1134,17 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             *self._nat_notifies(sa.spi_i, sa.spi_r, local, remote, fake=False),
             _signature_hash_notify(),
         ]
+        if conn.fragmentation != "no" and any(
+            n.notify_type == NotifyType.IKEV2_FRAGMENTATION_SUPPORTED for n in message.notifies()
+        ):
+            sa.fragmentation = True
+            payloads.append(Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
         response_header = IkeHeader(
             sa.spi_i, sa.spi_r, 0, ExchangeType.IKE_SA_INIT, 0, FLAG_RESPONSE
         )
         response = build_plain(response_header, payloads)
         sa.init_response = response
-        sa.last_response = (0, response)
+        sa.last_response = (0, (response,))
         sa.expected_peer_id = 1
         self._sas[sa.ike_id] = sa
         self._by_spi[(sa.spi_i, sa.spi_r)] = sa
@@ -1118,8 +1170,11 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         now: float,
     ) -> None:
         header = message.header
+        last = message.payloads[-1] if message.payloads else None
         if header.message_id == sa.expected_peer_id - 1 and sa.last_response is not None:
-            if sa.last_response[0] == header.message_id:
+            if sa.last_response[0] == header.message_id and self._retransmission_authentic(
+                sa, data, message
+            ):
                 self._send(sa, sa.last_response[1])  # duplicate: answer from the cache (§2.1)
             return
         if header.message_id != sa.expected_peer_id:
@@ -1129,12 +1184,14 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
                 f"{header.message_id} != {sa.expected_peer_id}",
             )
             return
-        if not message.payloads or not isinstance(message.payloads[-1], SK):
+        if not isinstance(last, SK | SKF) or (isinstance(last, SKF) and not sa.fragmentation):
             self.drops.drop("request without an SK payload", now)
             return
         assert sa.sk_in is not None
         try:
-            payloads = open_protected(data, message, sa.sk_in)
+            payloads = self._unprotect(sa, data, message, header.message_id, False, now)
+            if payloads is None:
+                return  # more fragments to come (RFC 7383 §2.6)
         except CryptoError as exc:
             self.drops.drop("integrity check failed", now, f"IKE SA {sa.ike_id}: {exc}")
             return
@@ -1164,6 +1221,22 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
                 f"{name_of(exchange, ExchangeType)} in {sa.state.label}",
             )
             sa.expected_peer_id -= 1
+
+    def _retransmission_authentic(self, sa: IkeSa, data: bytes, message: Message) -> bool:
+        """Answer a retransmitted request from the cache only if it is authentic; for a
+        fragmented one, its first fragment is checked (RFC 7383 §2.6.1)."""
+        assert sa.sk_in is not None
+        last = message.payloads[-1] if message.payloads else None
+        try:
+            if isinstance(last, SK):
+                open_protected(data, message, sa.sk_in)
+                return True
+            if isinstance(last, SKF) and last.fragment_number == 1:
+                open_fragment(data, message, sa.sk_in)
+                return True
+        except (CryptoError, DecodeError):
+            self.drops.drop("integrity check failed", self._now, "retransmitted request")
+        return False
 
     def _follow_peer(self, sa: IkeSa, local: ev.Address, remote: ev.Address) -> None:
         """Follow the peer to port 4500 or a new NAT mapping (§2.23)."""
@@ -1416,6 +1489,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
                 child.config.rekey_packets,
                 child.config.life_bytes,
                 child.config.life_packets,
+                sa.name,
             )
         )
         log.info(
@@ -1519,12 +1593,15 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         if pending is None or message.header.message_id != pending.message_id:
             self.drops.drop("response without a matching request", now)
             return
-        if not message.payloads or not isinstance(message.payloads[-1], SK):
+        last = message.payloads[-1] if message.payloads else None
+        if not isinstance(last, SK | SKF) or (isinstance(last, SKF) and not sa.fragmentation):
             self.drops.drop("response without an SK payload", now)
             return
         assert sa.sk_in is not None
         try:
-            payloads = open_protected(data, message, sa.sk_in)
+            payloads = self._unprotect(sa, data, message, pending.message_id, True, now)
+            if payloads is None:
+                return
         except CryptoError as exc:
             self.drops.drop("integrity check failed", now, f"IKE SA {sa.ike_id}: {exc}")
             return

@@ -56,6 +56,7 @@ class ChildSaUp:
     rekey_packets: int = 0
     life_bytes: int = 0
     life_packets: int = 0
+    connection: str = ""
 
 
 @dataclass(frozen=True, slots=True)

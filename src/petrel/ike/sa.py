@@ -13,6 +13,7 @@ from ..crypto.sk import SkCipher
 from ..policy.selectors import Selector
 from ..wire.payloads import Message, Payload, Proposal
 from .events import Address
+from .fragment import Reassembler
 from .negotiation import Algorithms
 
 
@@ -34,7 +35,7 @@ class Outstanding:
     """Our request awaiting its response (window size 1, §2.3) and its retransmission state."""
 
     message_id: int
-    data: bytes
+    data: tuple[bytes, ...]  # the datagrams: one message, or its RFC 7383 fragments
     on_response: Callable[[Message, tuple[Payload, ...], float], None]
     sent_at: float
     next_send: float
@@ -110,7 +111,9 @@ class IkeSa:
     expected_peer_id: int = 0
     outstanding: Outstanding | None = None
     queued: list[Callable[[float], None]] = field(default_factory=list)
-    last_response: tuple[int, bytes] | None = field(default=None, repr=False)
+    last_response: tuple[int, tuple[bytes, ...]] | None = field(default=None, repr=False)
+    fragmentation: bool = False  # both sides sent IKEV2_FRAGMENTATION_SUPPORTED
+    _reassembly: dict[bool, Reassembler] = field(default_factory=dict, repr=False)
     nat_local: bool = False
     nat_remote: bool = False
     nat_fake: bool = False
@@ -131,6 +134,12 @@ class IkeSa:
     rekey_nr: bytes = field(default=b"", repr=False)
     attempt: int = 1  # keyingtries: which try this initiation is
     pending_extra_children: list[str] = field(default_factory=list)
+
+    def reassembly(self, responses: bool) -> Reassembler:
+        """Fragment reassembly state for the peer's requests or for its responses."""
+        if responses not in self._reassembly:
+            self._reassembly[responses] = Reassembler()
+        return self._reassembly[responses]
 
     @property
     def encap(self) -> bool:

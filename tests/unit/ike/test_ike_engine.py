@@ -448,3 +448,47 @@ def test_lifetime_timers_trigger_rekey() -> None:
     left.handle_timer(20.0)
     pump(left, right, now=20.0)
     assert installed(left) != first and len(installed(left)) == 1 and paired(left, right)
+
+
+def test_large_ike_auth_goes_fragmented_both_ways() -> None:
+    many = ",".join(f"198.51.100.{i}/32" for i in range(1, 120))
+    far = ",".join(f"203.0.113.{i}/32" for i in range(1, 120))
+    settings = EngineSettings(fragment_size=576)
+    left_cfg = parse_swanctl(conf("192.0.2.1", "192.0.2.2", "left", "right", many, far))
+    right_cfg = parse_swanctl(conf("192.0.2.2", "192.0.2.1", "right", "left", far, many))
+    left = IkeEngine(left_cfg.connections, left_cfg.secrets, settings)
+    right = IkeEngine(right_cfg.connections, right_cfg.secrets, settings)
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    crossed = pump(left, right)
+    assert all(len(d) <= 576 - 28 for d in crossed)
+    fragments = [d for d in crossed if decode_message(strip(d)).header.next_payload == 53]
+    assert len(fragments) > 6
+    directions = {decode_message(strip(d)).header.is_response for d in fragments}
+    assert directions == {False, True}
+    (child,) = of_type(left.take_events(), ev.ChildSaUp)
+    assert len(child.local_ts) == 119
+
+
+def test_fragmented_request_retransmission_answered_from_cache() -> None:
+    many = ",".join(f"198.51.100.{i}/32" for i in range(1, 60))
+    settings = EngineSettings(fragment_size=576, retransmit_timeout=1.0)
+    left_cfg = parse_swanctl(conf("192.0.2.1", "192.0.2.2", "left", "right", many, "0.0.0.0/0"))
+    right_cfg = parse_swanctl(conf("192.0.2.2", "192.0.2.1", "right", "left", "0.0.0.0/0", many))
+    left = IkeEngine(left_cfg.connections, left_cfg.secrets, settings)
+    right = IkeEngine(right_cfg.connections, right_cfg.secrets, settings)
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    lost: list[ev.Datagram] = []
+
+    def lose_auth_response(d: ev.Datagram) -> bool:
+        h = decode_message(strip(d.data)).header
+        if h.exchange == ExchangeType.IKE_AUTH and h.is_response and len(lost) < 1:
+            lost.append(d)
+            return True
+        return False
+
+    pump(left, right, drop=lose_auth_response)
+    assert lost and not of_type(left.take_events(), ev.ChildSaUp)
+    left.handle_timer(1.0)
+    pump(left, right, now=1.0)
+    assert of_type(left.take_events(), ev.ChildSaUp)
+    assert len(of_type(right.take_events(), ev.ChildSaUp)) == 1
