@@ -23,7 +23,14 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"petrel: {exc}", file=sys.stderr)
         return 2
-    options = DaemonOptions(control_socket=args.socket, tun_name=args.tun)
+    from .ike.engine import EngineSettings
+
+    engine = EngineSettings(
+        retransmit_timeout=args.retransmit_timeout,
+        retransmit_tries=args.retransmit_tries,
+        fragment_size=args.fragment_size,
+    )
+    options = DaemonOptions(control_socket=args.socket, tun_name=args.tun, engine=engine)
     asyncio.run(Daemon(config, options).run())
     return 0
 
@@ -80,6 +87,24 @@ def _cmd_list_sas(args: argparse.Namespace) -> int:
         for name, sa in event.items():
             print(format_ike_sa(name, sa))
     return 0
+
+
+def _cmd_rekey(args: argparse.Namespace) -> int:
+    client = _client(args)
+    message: dict[str, str] = {}
+    for key in ("ike", "child", "ike_id", "child_id"):
+        value = getattr(args, key)
+        if value:
+            message[key.replace("_", "-")] = str(value)
+    if args.reauth:
+        message["reauth"] = "yes"
+    reply = client.request("rekey", message)
+    client.close()
+    ok = reply.get("success") == "yes"
+    print(
+        f"rekeying {reply.get('matches')} SA(s)" if ok else f"rekey failed: {reply.get('errmsg')}"
+    )
+    return 0 if ok else 1
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
@@ -157,6 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--log", default="1", help="log levels, charon style: '1' or 'ike=2,esp=1' (default 1)"
     )
     daemon.add_argument("--tun", default="petrel%d", help="TUN device name (default petrel%%d)")
+    daemon.add_argument(
+        "--fragment-size",
+        type=int,
+        default=1280,
+        help="IP datagram size of IKE fragments, RFC 7383 (default 1280)",
+    )
+    daemon.add_argument(
+        "--retransmit-timeout",
+        type=float,
+        default=4.0,
+        help="first IKE retransmission after this many seconds (default 4)",
+    )
+    daemon.add_argument(
+        "--retransmit-tries",
+        type=int,
+        default=5,
+        help="IKE retransmissions before giving up (default 5)",
+    )
     daemon.set_defaults(func=_cmd_daemon)
 
     initiate = sub.add_parser("initiate", help="bring up a Child SA (and its IKE SA)")
@@ -175,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     list_sas = sub.add_parser("list-sas", help="list IKE and Child SAs")
     list_sas.add_argument("--json", action="store_true", help="one JSON object per IKE SA")
     list_sas.set_defaults(func=_cmd_list_sas)
+
+    rekey = sub.add_parser("rekey", help="rekey Child or IKE SAs (VICI rekey)")
+    rekey_target = rekey.add_mutually_exclusive_group(required=True)
+    rekey_target.add_argument("--child", help="child name")
+    rekey_target.add_argument("--ike", help="connection name (rekeys the IKE SA)")
+    rekey_target.add_argument("--child-id", type=int, help="Child SA unique id")
+    rekey_target.add_argument("--ike-id", type=int, help="IKE SA unique id")
+    rekey.add_argument("--reauth", action="store_true", help="reauthenticate the IKE SA")
+    rekey.set_defaults(func=_cmd_rekey)
 
     stats = sub.add_parser("stats", help="daemon statistics and drop counters (JSON)")
     stats.set_defaults(func=_cmd_stats)

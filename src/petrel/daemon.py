@@ -92,7 +92,7 @@ class Daemon:
         """Delete every IKE SA with its peer (bounded wait), then release everything."""
         log.info("shutting down: deleting %d IKE SA(s)", len(self.engine.ike_sas()))
         self.engine.terminate_all(self.now())
-        self._flush()
+        self.flush()
         deadline = self.now() + SHUTDOWN_GRACE
         while self.engine.ike_sas() and self.now() < deadline:
             await asyncio.sleep(0.05)
@@ -186,7 +186,7 @@ class Daemon:
                 self.engine.receive(bytes(payload), local_addr, remote, now)
             else:
                 self.engine.receive(data, local_addr, remote, now)
-        self._flush()
+        self.flush()
 
     def _on_raw_esp(self, endpoint: DatagramEndpoint, batch: list[Received]) -> None:
         now = self.now()
@@ -202,11 +202,11 @@ class Daemon:
     def _on_timer(self) -> None:
         self._timer = None
         self.engine.handle_timer(self.now())
-        self._flush()
+        self.flush()
 
     # ---------------------------------------------------------------- output
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         """Send what the engine produced, act on its events, re-arm its timer."""
         for datagram in self.engine.take_datagrams():
             self._send_datagram(datagram)
@@ -272,7 +272,7 @@ class Daemon:
                 else:
                     self.engine.delete_child(ike_id, child_id, now)
             if limits:
-                self._flush()
+                self.flush()
 
     # ---------------------------------------------------------------- trap policies
 
@@ -338,7 +338,7 @@ class Daemon:
         local = (local_host, conn.local_port or self.options.ike_port)
         remote = (remote_host, conn.remote_port or self.options.ike_port)
         ike_id = self.engine.initiate(conn_name, child_name, local, remote, self.now())
-        self._flush()
+        self.flush()
         return ike_id
 
     def initiate_child(self, child_name: str) -> int:
@@ -355,7 +355,7 @@ class Daemon:
         count = 0
         for ike_id in ike_ids:
             count += self.engine.terminate(ike_id, self.now())
-        self._flush()
+        self.flush()
         return count
 
 

@@ -71,6 +71,7 @@ class ControlCommands:
             "get-conns": self.get_conns,
             "initiate": self.initiate,
             "terminate": self.terminate,
+            "rekey": self.rekey,
         }
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self.server = ViciServer(path, commands)
@@ -339,3 +340,34 @@ class ControlCommands:
             list(waiters.values()), timeout=timeout_ms / 1000 if timeout_ms > 0 else 10.0
         )
         return {"success": "yes", "matches": str(len(targets)), "terminated": str(len(done))}
+
+    async def rekey(self, message: Message, emitter: Emitter) -> Message:
+        """Rekey Child SAs (child/child-id) or IKE SAs (ike/ike-id); ``reauth`` for IKE."""
+        engine = self.daemon.engine
+        now = self.daemon.now()
+        child = message.get("child")
+        child_id = message.get("child-id")
+        ike = message.get("ike")
+        ike_id = message.get("ike-id")
+        reauth = str(message.get("reauth", "no")).lower() in ("yes", "true", "1")
+        matches = 0
+        for sa in engine.ike_sas():
+            if sa.rekeyed_to is not None:
+                continue
+            if child or child_id:
+                for c in list(sa.children.values()):
+                    if (child and c.config.name != child) or (
+                        child_id and str(c.child_id) != str(child_id)
+                    ):
+                        continue
+                    matches += engine.rekey_child(sa.ike_id, c.child_id, now)
+            elif (ike and sa.name == ike) or (ike_id and str(sa.ike_id) == str(ike_id)):
+                if reauth:
+                    engine.reauthenticate(sa.ike_id, now)
+                    matches += 1
+                else:
+                    matches += engine.rekey_ike(sa.ike_id, now)
+        self.daemon.flush()
+        if not matches:
+            return {"success": "no", "matches": "0", "errmsg": "no matching SAs to rekey found"}
+        return {"success": "yes", "matches": str(matches)}

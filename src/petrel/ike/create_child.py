@@ -50,6 +50,7 @@ class CreateChildMixin:
 
     def create_child(self: IkeEngine, ike_id: int, child_name: str, now: float) -> bool:
         """Negotiate another Child SA for ``child_name`` on an established IKE SA (§1.3.1)."""
+        self._now = now
         sa = self._sas.get(ike_id)
         if sa is None or sa.connection is None or child_name not in sa.connection.children:
             return False
@@ -59,6 +60,7 @@ class CreateChildMixin:
 
     def rekey_child(self: IkeEngine, ike_id: int, child_id: int, now: float) -> bool:
         """Rekey a Child SA (§1.3.3): new SA first, then delete the old one."""
+        self._now = now
         sa = self._sas.get(ike_id)
         child = sa.children.get(child_id) if sa else None
         if sa is None or child is None or child.state != "INSTALLED":
@@ -74,6 +76,7 @@ class CreateChildMixin:
 
     def delete_child(self: IkeEngine, ike_id: int, child_id: int, now: float) -> bool:
         """Delete a Child SA with the peer (INFORMATIONAL with Delete, §1.4.1)."""
+        self._now = now
         sa = self._sas.get(ike_id)
         child = sa.children.get(child_id) if sa else None
         if sa is None or child is None or child.state == "DELETING":

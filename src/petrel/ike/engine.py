@@ -263,6 +263,12 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         if sa is not None:
             sa.last_peer_activity = max(sa.last_peer_activity, now)
 
+    def reauthenticate(self, ike_id: int, now: float) -> None:
+        self._now = now
+        sa = self._sas.get(ike_id)
+        if sa is not None:
+            self._reauthenticate(sa, now)
+
     def _reauthenticate(self, sa: IkeSa, now: float) -> None:
         """Make-before-break reauthentication: a new IKE SA, then the old one is deleted."""
         conn = sa.connection
@@ -314,6 +320,13 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         if existing is not None and existing.state is IkeState.ESTABLISHED:
             if child_name is not None:
                 self.create_child(existing.ike_id, child_name, now)
+            return existing.ike_id
+        if existing is not None:  # still connecting: the child follows once it is up
+            if child_name is not None and child_name not in (
+                existing.initial_child,
+                *existing.pending_extra_children,
+            ):
+                existing.pending_extra_children.append(child_name)
             return existing.ike_id
         return self._initiate(conn_name, child_name, local, remote, now, 1)
 

@@ -34,6 +34,7 @@ class IkeRekeyMixin:
     """Rekeying of the IKE SA itself."""
 
     def rekey_ike(self: IkeEngine, ike_id: int, now: float) -> bool:
+        self._now = now
         sa = self._sas.get(ike_id)
         if sa is None or sa.state is not IkeState.ESTABLISHED or sa.rekeying_ike:
             return False

@@ -569,8 +569,11 @@ class StrongSwan:
     Recipe from LAB.md: ``unshare -m`` + bind-mount a private /run, own strongswan.conf.
     """
 
-    def __init__(self, lab: Lab, ns: str, name: str, swanctl_conf: str) -> None:
+    def __init__(
+        self, lab: Lab, ns: str, name: str, swanctl_conf: str, charon_extra: str = ""
+    ) -> None:
         self.lab, self.ns, self.name = lab, ns, name
+        self.charon_extra = charon_extra  # more strongswan.conf lines inside charon { }
         self.dir = lab.workdir / f"swan-{name}"
         self.run_dir = self.dir / "run"
         self.vici = self.run_dir / "charon.vici"
@@ -581,8 +584,12 @@ class StrongSwan:
 
     def start(self, timeout: float = 15) -> StrongSwan:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.run_dir.iterdir():  # a killed charon leaves its socket and pid file
+            if not stale.is_dir():
+                stale.unlink()
         (self.dir / "strongswan.conf").write_text(
             "charon {\n"
+            f"{self.charon_extra}\n"
             "  load_modular = no\n"
             f"  load = {_CHARON_PLUGINS}\n"
             "  plugins {\n"

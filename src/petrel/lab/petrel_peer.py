@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from .netns import Lab, run_in, wait_for
@@ -14,7 +15,15 @@ PETREL = [sys.executable, "-m", "petrel.cli"]
 class PetrelPeer:
     """One ``petrel daemon`` in a namespace, with its own swanctl.conf, log and VICI socket."""
 
-    def __init__(self, lab: Lab, ns: str, name: str, swanctl_conf: str, log: str = "2") -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        ns: str,
+        name: str,
+        swanctl_conf: str,
+        log: str = "2",
+        daemon_args: Sequence[str] = (),
+    ) -> None:
         self.lab, self.ns, self.name = lab, ns, name
         self.dir = lab.workdir / f"petrel-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -23,6 +32,7 @@ class PetrelPeer:
         self.vici = self.dir / "petrel.vici"
         self.log = self.dir / "petrel.log"
         self.log_level = log
+        self.daemon_args = list(daemon_args)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15) -> PetrelPeer:
@@ -35,6 +45,7 @@ class PetrelPeer:
             str(self.conf),
             "--log",
             self.log_level,
+            *self.daemon_args,
         ]
         self.proc = self.lab.spawn_in(self.ns, argv, self.log)
         ready = wait_for(lambda: self.vici.exists() or self.proc.poll() is not None, timeout)

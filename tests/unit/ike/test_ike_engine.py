@@ -303,7 +303,7 @@ def paired(left: IkeEngine, right: IkeEngine) -> bool:
 def test_child_rekey_make_before_break(esp: str, by_left: bool) -> None:
     left, right, _, _ = established(left_kw={"esp": esp}, right_kw={"esp": esp})
     (old_l,) = installed(left)
-    initiator, responder = (left, right) if by_left else (right, left)
+    initiator = left if by_left else right
     sa, child = initiator.child_sas()[0]
     assert initiator.rekey_child(sa.ike_id, child.child_id, 1.0)
     pump(left, right, now=1.0)

@@ -1,0 +1,278 @@
+"""SA lifecycle against a real strongSwan: rekeying under traffic, collisions, dead peers,
+trap policies and IKE fragmentation (RFC 7296 §1.3, §2.4, §2.8; RFC 7383)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+
+import dpkt
+import pytest
+
+from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_pair_confs, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.interop]
+
+
+def child_spis(peer: PetrelPeer) -> list[tuple[str, str]]:
+    out = peer.cli("list-sas", "--json").stdout
+    spis = []
+    for line in out.splitlines():
+        for sa in json.loads(line).values():
+            spis += [(c["spi-in"], c["spi-out"]) for c in sa["child-sas"].values()]
+    return spis
+
+
+def ike_sas(peer: PetrelPeer) -> list[dict]:
+    out = peer.cli("list-sas", "--json").stdout
+    return [sa for line in out.splitlines() for sa in json.loads(line).values()]
+
+
+def swan_child_count(swan: StrongSwan) -> int:
+    return len(re.findall(r"INSTALLED", swan.list_sas()))
+
+
+def flood_ping(ns: str, src: str, dst: str, count: int, interval: float = 0.01) -> tuple[int, int]:
+    """iputils ping at 1/interval per second; returns (sent, received)."""
+    out = run_in(
+        ns,
+        ["ping", "-q", "-n", "-i", str(interval), "-c", str(count), "-W", "2", "-I", src, dst],
+        check=False,
+        timeout=count * interval + 60,
+    ).stdout
+    sent, received = re.search(r"(\d+) packets transmitted, (\d+) received", out).groups()
+    return int(sent), int(received)
+
+
+class Traffic:
+    """A 100/s ping and an iperf3 stream running in the background during a test."""
+
+    def __init__(self, lab: Lab, seconds: int) -> None:
+        self.lab, self.seconds = lab, seconds
+        self.ping_result: tuple[int, int] | None = None
+        self.iperf_out = ""
+
+    def __enter__(self) -> Traffic:
+        L, R = self.lab.left, self.lab.right
+        log = self.lab.workdir / "iperf3-server.log"
+        self.server = self.lab.spawn_in(
+            R.ns, ["iperf3", "-s", "-1", "--forceflush", "-B", R.inner4], log
+        )
+        assert wait_for(lambda: "listening" in log.read_text(errors="replace"), 10)
+        self.client = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                L.ns,
+                "iperf3",
+                "-c",
+                R.inner4,
+                "-B",
+                L.inner4,
+                "-t",
+                str(self.seconds),
+                "-J",
+                "-b",
+                "100M",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lab.procs.append(self.client)  # type: ignore[arg-type]
+        self.pinger = threading.Thread(
+            target=lambda: setattr(
+                self, "ping_result", flood_ping(L.ns, L.inner4, R.inner4, self.seconds * 100)
+            ),
+        )
+        self.pinger.start()
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pinger.join(timeout=self.seconds + 90)
+        self.iperf_out, _ = self.client.communicate(timeout=self.seconds + 60)
+
+    def intervals(self) -> list[float]:
+        result = json.loads(self.iperf_out)
+        return [i["sum"]["bits_per_second"] for i in result["intervals"]]
+
+
+def petrel_to_strongswan(
+    lab: Lab, l_extra=(), r_extra=(), child_extra=(), charon_extra: str = "", daemon_args=(), **kw
+) -> tuple[PetrelPeer, StrongSwan]:
+    l_conf, _ = strongswan_pair_confs(
+        lab, conn_extra=["encap = yes", *l_extra], child_extra=list(child_extra), **kw
+    )
+    _, r_conf = strongswan_pair_confs(lab, conn_extra=list(r_extra), **kw)
+    swan = StrongSwan(lab, lab.right.ns, "right", r_conf, charon_extra).start()
+    swan.load()
+    petrel = PetrelPeer(lab, lab.left.ns, "left", l_conf, daemon_args=daemon_args).start()
+    return petrel, swan
+
+
+def test_rekeys_under_traffic_lose_nothing(lab: Lab) -> None:
+    """Child SA rekeys by both sides (Petrel on its timers, strongSwan on command), two IKE SA
+    rekeys (one each side) while a 100/s ping and a TCP stream run: zero lost pings."""
+    petrel, swan = petrel_to_strongswan(
+        lab,
+        l_extra=["rekey_time = 14s"],
+        child_extra=["rekey_time = 6s", "rand_time = 1s", "life_time = 60s"],
+    )
+    assert petrel.initiate("net")
+    first = child_spis(petrel)
+    seconds = 26
+    with Traffic(lab, seconds) as traffic:
+        for at, args in (
+            (3.0, ["--rekey", "--child", "net"]),
+            (9.5, ["--rekey", "--ike", "c"]),
+            (16.0, ["--rekey", "--child", "net"]),
+            (21.0, ["--rekey", "--child", "net"]),
+        ):
+            time.sleep(max(0.0, at - (time.monotonic() - traffic.started)))
+            swan.swanctl(*args, check=False)
+    sent, received = traffic.ping_result  # type: ignore[misc]
+    log = petrel.log_text()
+    child_rekeys = log.count("established with SPIs") - 1
+    ike_rekeys = log.count("rekeyed as")
+    assert sent == seconds * 100 and received == sent, (sent, received)
+    assert min(traffic.intervals()) > 0, traffic.intervals()  # the stream never stalled
+    assert child_rekeys >= 5, log[-4000:]
+    assert ike_rekeys >= 2, log[-4000:]
+    assert "rekeying net" in log and "peer rekeys net" in log  # both sides initiated
+    now = child_spis(petrel)
+    assert len(now) == 1 and now != first
+    assert swan_child_count(swan) == 1
+    (sa,) = ike_sas(petrel)
+    assert sa["state"] == "ESTABLISHED"
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_simultaneous_child_rekey_with_strongswan_converges(lab: Lab, attempt: int) -> None:
+    petrel, swan = petrel_to_strongswan(lab)
+    assert petrel.initiate("net")
+    for _ in range(4):
+        a = subprocess.Popen(
+            ["ip", "netns", "exec", lab.left.ns, *petrel_cli(petrel), "rekey", "--child", "net"],
+            stdout=subprocess.DEVNULL,
+        )
+        swan.swanctl("--rekey", "--child", "net", check=False)
+        a.wait(timeout=30)
+        assert wait_for(lambda: len(child_spis(petrel)) == 1 and swan_child_count(swan) == 1, 15)
+        assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+    spis = child_spis(petrel)
+    assert len(spis) == 1
+    spi_in, spi_out = spis[0]
+    assert spi_in in swan.list_sas() and spi_out in swan.list_sas()
+
+
+def petrel_cli(peer: PetrelPeer) -> list[str]:
+    from petrel.lab.petrel_peer import PETREL
+
+    return [*PETREL, "--socket", str(peer.vici)]
+
+
+def test_petrel_pair_identical_lifetimes_converge(lab: Lab) -> None:
+    """Identical lifetimes and no jitter: both sides rekey at the same moment, repeatedly."""
+    child = ["rekey_time = 3s", "rand_time = 0s", "life_time = 60s"]
+    l_conf, r_conf = strongswan_pair_confs(lab, child_extra=child)
+    right = PetrelPeer(lab, lab.right.ns, "right", r_conf).start()
+    left = PetrelPeer(lab, lab.left.ns, "left", l_conf).start()
+    assert left.initiate("net")
+    deadline = time.monotonic() + 16
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=1) == 1
+    assert wait_for(lambda: len(child_spis(left)) == 1 and len(child_spis(right)) == 1, 10)
+    (l_spis,), (r_spis,) = child_spis(left), child_spis(right)
+    assert l_spis == (r_spis[1], r_spis[0])
+    assert left.log_text().count("established with SPIs") >= 5
+
+
+@pytest.mark.parametrize("action", ["clear", "restart", "trap"])
+def test_dead_peer_detection(lab: Lab, action: str) -> None:
+    petrel, swan = petrel_to_strongswan(
+        lab,
+        l_extra=["dpd_delay = 2s", "dpd_timeout = 5s"],
+        child_extra=[f"dpd_action = {action}"],
+        daemon_args=["--retransmit-timeout", "1", "--retransmit-tries", "5"],
+    )
+    assert petrel.initiate("net")
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=1) == 1
+    assert swan.proc is not None
+    killed = time.monotonic()
+    lab.stop(swan.proc, 9)
+    swan.proc = None
+    assert wait_for(lambda: "peer not responding" in petrel.log_text(), 2 + 5 + 3)
+    detected = time.monotonic() - killed
+    assert detected <= 2 + 5 + 2, detected
+    if action == "clear":
+        time.sleep(1)
+        assert ike_sas(petrel) == []
+        return
+    swan.start()
+    swan.load()
+    if action == "trap":
+        assert "trap policy installed" in petrel.log_text()
+        assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=3, wait=3) >= 1
+    else:  # restart: Petrel keeps trying until the peer is back
+        assert wait_for(lambda: any(s["state"] == "ESTABLISHED" for s in ike_sas(petrel)), 40)
+    assert wait_for(lambda: len(child_spis(petrel)) == 1, 10)
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+
+
+def test_trap_policy_first_packet_arrives(lab: Lab) -> None:
+    petrel, _swan = petrel_to_strongswan(lab, child_extra=["start_action = trap"])
+    assert wait_for(lambda: "trap policy installed" in petrel.log_text(), 5)
+    assert ike_sas(petrel) == []
+    # One single echo request: it triggers the negotiation, waits, and is answered.
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=1, wait=5) == 1
+    assert len(child_spis(petrel)) == 1
+
+
+@pytest.mark.parametrize("direction", ["petrel->strongswan", "strongswan->petrel"])
+def test_large_ike_auth_is_fragmented(lab: Lab, direction: str) -> None:
+    """79 traffic selectors (as for many subnets) make IKE_AUTH bigger than the 576-octet
+    fragment size, in both its request and its response."""
+    left_ts = ",".join(f"198.51.100.{i}/32" for i in range(1, 80))
+    extra = "fragment_size = 576"
+    for i in range(2, 80):
+        run_in(lab.left.ns, ["ip", "addr", "add", f"198.51.100.{i}/32", "dev", "lo"])
+    encap = ["encap = yes"] if direction.startswith("petrel") else []
+    l_conf, _ = strongswan_pair_confs(lab, conn_extra=encap)
+    _, r_conf = strongswan_pair_confs(lab)
+    l_conf = l_conf.replace("local_ts = 198.51.100.1/32", f"local_ts = {left_ts}")
+    r_conf = r_conf.replace("remote_ts = 198.51.100.1/32", f"remote_ts = {left_ts}")
+    cap = lab.capture(lab.left.ns, lab.left.ifname, "frag", "udp")
+    if direction.startswith("petrel"):
+        swan = StrongSwan(lab, lab.right.ns, "right", r_conf, f"  {extra}").start()
+        swan.load()
+        petrel = PetrelPeer(
+            lab, lab.left.ns, "left", l_conf, daemon_args=["--fragment-size", "576"]
+        ).start()
+        assert petrel.initiate("net"), petrel.log_text()[-3000:]
+    else:
+        petrel = PetrelPeer(
+            lab, lab.right.ns, "right", r_conf, daemon_args=["--fragment-size", "576"]
+        ).start()
+        swan = StrongSwan(lab, lab.left.ns, "left", l_conf, f"  {extra}").start()
+        swan.load()
+        assert swan.initiate("net"), swan.log_text()[-3000:]
+    assert lab.ping(lab.left.ns, "198.51.100.7", "203.0.113.1", count=2) == 2
+    cap.stop()
+    skf = {"request": 0, "response": 0}
+    for frame in cap.frames():
+        udp = dpkt.ethernet.Ethernet(frame).data.data
+        payload = bytes(udp.data)
+        if udp.sport == 4500 or udp.dport == 4500:
+            if payload[:4] != b"\0\0\0\0":
+                continue
+            payload = payload[4:]
+        if len(payload) >= 28 and payload[16] == 53:  # Next Payload = SKF
+            skf["response" if payload[19] & 0x20 else "request"] += 1
+            assert len(udp.data) <= 576 - 28
+    assert skf["request"] >= 2 and skf["response"] >= 2, skf
