@@ -161,6 +161,7 @@ class Daemon:
             call_later=loop.call_later,
             on_acquire=self._on_acquire,
         )
+        self.dataplane.on_peer_moved = self._on_peer_moved
         self.loop.add_reader(self.tun.fileno(), self._on_tun)
         net_log.info("data plane on %s (MTU %d)", self.tun.name, mtu)
 
@@ -179,7 +180,7 @@ class Daemon:
             if endpoint.local[1] == self.options.nat_port:
                 kind, payload = classify(data)
                 if kind is UdpKind.ESP and dataplane is not None:
-                    dataplane.receive_esp(payload, now)
+                    dataplane.receive_esp(payload, now, remote)
                     continue
                 if kind is not UdpKind.IKE:
                     continue  # NAT keepalive, or too short to be anything
@@ -291,6 +292,10 @@ class Daemon:
             resolve_dynamic(child.remote_ts, remote),
         )
         log.info("trap policy installed for %s/%s", conn_name, child_name)
+
+    def _on_peer_moved(self, ike_id: int, remote: tuple[str, int]) -> None:
+        self.engine.peer_moved(ike_id, remote, self.now())
+        self.flush()
 
     def _on_acquire(self, conn_name: str, child_name: str) -> None:
         """A packet hit a trap policy: negotiate its Child SA (RFC 4301 §5.2 acquire)."""

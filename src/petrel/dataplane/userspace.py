@@ -88,6 +88,7 @@ class UserspaceDataplane:
         self._routes: set[str] = set()
         self.call_later = call_later or (lambda _delay, fn: fn())
         self.on_acquire = on_acquire
+        self.on_peer_moved: Callable[[int, Address], None] | None = None
         self.traps: dict[tuple[str, str], Trap] = {}
 
     # ---------------------------------------------------------------- SA installation
@@ -305,7 +306,12 @@ class UserspaceDataplane:
 
     # ---------------------------------------------------------------- inbound
 
-    def receive_esp(self, data: bytes | memoryview, now: float) -> None:
+    def receive_esp(
+        self, data: bytes | memoryview, now: float, source: Address | None = None
+    ) -> None:
+        """One ESP packet in.  ``source`` is the outer sender for UDP-encapsulated ESP: when
+        an authentic packet comes from a new NAT mapping, the SA follows it (RFC 3948 §2.3,
+        as a kernel's XFRM mapping event would)."""
         if len(data) < 8:
             self.drops.drop("ESP packet too short", now)
             return
@@ -318,6 +324,18 @@ class UserspaceDataplane:
         if result is None:
             self.counts["inbound_esp_dropped"] += 1
             return
+        if source is not None and child.encap and source != child.remote:
+            log.info(
+                "ESP SA %08x: peer moved from %s:%d to %s:%d (NAT mapping changed)",
+                child.inbound.spi,
+                *child.remote,
+                *source,
+            )
+            for other in self.children.values():
+                if other.ike_id == child.ike_id:
+                    other.remote = source
+            if self.on_peer_moved is not None:
+                self.on_peer_moved(child.ike_id, source)
         if not child.sending and child.event.outbound_active is False:
             # The peer already sends on the new SA: it has it installed, so may we (§2.8).
             self.activate(child.event.child_id)

@@ -257,6 +257,14 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         if conn.dpd_timeout > 0 and sa.outstanding is not None:
             sa.outstanding.give_up_at = now + conn.dpd_timeout
 
+    def peer_moved(self, ike_id: int, remote: ev.Address, now: float) -> None:
+        """Authentic UDP-encapsulated ESP came from a new NAT mapping: send IKE there too."""
+        sa = self._sas.get(ike_id)
+        if sa is not None and sa.encap and remote != sa.remote:
+            log.info("IKE SA %d: peer's NAT mapping moved to %s:%d", ike_id, *remote)
+            sa.remote = remote
+            sa.last_peer_activity = max(sa.last_peer_activity, now)
+
     def peer_activity(self, ike_id: int, now: float) -> None:
         """The host saw authentic ESP for this IKE SA's children: no DPD needed yet."""
         sa = self._sas.get(ike_id)

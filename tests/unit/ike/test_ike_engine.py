@@ -492,3 +492,41 @@ def test_fragmented_request_retransmission_answered_from_cache() -> None:
     pump(left, right, now=1.0)
     assert of_type(left.take_events(), ev.ChildSaUp)
     assert len(of_type(right.take_events(), ev.ChildSaUp)) == 1
+
+
+def test_reauthentication_is_make_before_break() -> None:
+    left, right = engines(left_kw={"encap": "no\n    reauth_time = 30s\n    rand_time = 0s"})
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    left.take_events()
+    right.take_events()
+    (old,) = left.ike_sas()
+    assert left.next_timer() == pytest.approx(30.0)
+    left.handle_timer(30.0)
+    pump(left, right, now=30.0)
+    (new,) = left.ike_sas()
+    assert new.ike_id != old.ike_id and (new.spi_i, new.spi_r) != (old.spi_i, old.spi_r)
+    events = left.take_events()
+    (up,) = of_type(events, ev.ChildSaUp)
+    (down,) = of_type(events, ev.ChildSaDown)
+    assert events.index(up) < events.index(down)  # the new Child SA before the old one goes
+    assert len(installed(left)) == 1 and paired(left, right)
+    assert len(right.ike_sas()) == 1
+
+
+def test_keyingtries_retries_with_backoff() -> None:
+    left, _right = engines(left_kw={"encap": "no\n    keyingtries = 3"},
+                           settings=EngineSettings(retransmit_timeout=1.0, retransmit_tries=0))
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    starts = []
+    now = 0.0
+    while (deadline := left.next_timer()) is not None and deadline < 100:
+        for d in left.take_datagrams():
+            if decode_message(strip(d.data)).header.exchange == ExchangeType.IKE_SA_INIT:
+                starts.append(now)
+        now = deadline
+        left.handle_timer(now)
+    starts += [now] * len(left.take_datagrams())
+    assert len(starts) == 3, starts  # keyingtries = 3 attempts in all
+    assert starts[2] - starts[1] > starts[1] - starts[0]  # back-off grows
+    assert left.ike_sas() == []
