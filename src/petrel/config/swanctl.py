@@ -303,7 +303,7 @@ _CONNECTION_KEYS: dict[str, _Parser] = {
     "dpd_delay": _time,
     "dpd_timeout": _time,
     "fragmentation": _choice(("yes", "accept", "force", "no")),
-    "unique": _choice(("no", "never", "keep", "replace")),
+    "unique": _choice(("no", "never"), ("keep", "replace")),
     "send_cert": _choice(("always", "never", "ifasked")),
     "send_certreq": _bool,
     "keyingtries": _int,

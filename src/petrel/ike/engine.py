@@ -212,6 +212,9 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         elif name == "rekey-ike":
             if not self.rekey_ike(sa.ike_id, now):
                 sa.timers["rekey-ike"] = now + 5.0
+        elif name == "expire-ike":
+            log.info("IKE SA %s[%d] reached its hard lifetime", sa.name, sa.ike_id)
+            self.terminate(sa.ike_id, now)
         elif name == "reauth":
             self._reauthenticate(sa, now)
         elif name.startswith("rekey-child-"):
@@ -235,6 +238,8 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             return
         if conn.rekey_time > 0:
             sa.timers["rekey-ike"] = now + max(conn.rekey_time - self._jitter(conn.rand_time), 1)
+            if conn.over_time > 0:  # hard lifetime: rekey_time + over_time (swanctl.conf)
+                sa.timers["expire-ike"] = now + conn.rekey_time + conn.over_time
         if conn.reauth_time > 0 and sa.initiator:
             sa.timers["reauth"] = now + max(conn.reauth_time - self._jitter(conn.rand_time), 1)
         if conn.dpd_delay > 0:

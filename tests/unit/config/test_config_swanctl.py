@@ -167,7 +167,7 @@ def test_values_are_parsed() -> None:
             conn="local_addrs = 192.0.2.1, 2001:db8::1\nremote_addrs = 192.0.2.0/24\n"
             "local_port = 4500\nremote_port = 0x1194\nencap = yes\nmobike = no\n"
             "keyingtries = 0\ndpd_delay = 30s\nrekey_time = 1h\nreauth_time = 2d\n"
-            "fragmentation = force\nunique = replace\nsend_cert = always\nsend_certreq = no\n"
+            "fragmentation = force\nunique = never\nsend_cert = always\nsend_certreq = no\n"
             "childless = allow\n",
             child="local_ts = 10.0.0.0/24[tcp/80], dynamic[udp]\nremote_ts = %any\n"
             "mode = tunnel\nstart_action = trap\nclose_action = start\ndpd_action = restart\n"
@@ -183,7 +183,7 @@ def test_values_are_parsed() -> None:
     assert conn.over_time == 17280.0 and conn.rand_time == 17280.0
     assert (conn.fragmentation, conn.unique, conn.send_cert, conn.send_certreq) == (
         "force",
-        "replace",
+        "never",
         "always",
         False,
     )
@@ -274,6 +274,7 @@ def line_of(text: str, needle: str) -> int:
         (conf(conn="version = 1"), "version", "connections.c.version", "IKEv2 only"),
         (conf(conn="vips = 0.0.0.0"), "vips", "connections.c.vips", "not supported yet"),
         (conf(conn="childless = force"), "childless", "connections.c.childless", "not supported"),
+        (conf(conn="unique = replace"), "unique", "connections.c.unique", "not supported yet"),
         (
             conf(child="mode = transport"),
             "mode",
