@@ -12,7 +12,7 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,12 +135,19 @@ class SwanctlConfig:
 
     def find_psk(self, me: Identity | None, peer: Identity | None) -> bytes | None:
         """The best-fitting shared secret for ``me`` and ``peer`` (first of equals), or None."""
-        best, best_score = None, 0
-        for secret in self.secrets:
-            score = secret.score(me, peer)
-            if score > best_score:
-                best, best_score = secret.secret, score
-        return best
+        return best_psk(self.secrets, me, peer)
+
+
+def best_psk(
+    secrets: Iterable[SharedSecret], me: Identity | None, peer: Identity | None
+) -> bytes | None:
+    """The shared secret whose owner ids fit ``me`` and ``peer`` best (first of equals)."""
+    best, best_score = None, 0
+    for secret in secrets:
+        score = secret.score(me, peer)
+        if score > best_score:
+            best, best_score = secret.secret, score
+    return best
 
 
 # -- value parsers ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..config.swanctl import ChildConfig, Connection, SharedSecret
+from ..config.swanctl import ChildConfig, Connection, SharedSecret, best_psk
 from ..crypto import auth as ikeauth
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.kdf import child_keymat, derive_ike_keys, skeyseed, split_child_keymat
@@ -1656,20 +1656,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         return conn.remote.id
 
     def _find_secret(self, mine: Identity, peer: Identity | None) -> bytes | None:
-        """The PSK whose owner ids best match both ends (strongSwan's rule: both > one > none)."""
-        best: tuple[int, bytes] | None = None
-        for secret in self.secrets:
-            if not secret.ids:
-                score = 1
-            else:
-                has_mine = any(i.matches(mine) for i in secret.ids)
-                has_peer = peer is not None and any(i.matches(peer) for i in secret.ids)
-                score = (2 if has_mine else 0) + (2 if has_peer else 0)
-                if score == 0:
-                    continue
-            if best is None or score > best[0]:
-                best = (score, secret.secret)
-        return best[1] if best else None
+        return best_psk(self.secrets, mine, peer)
 
     def _psk_auth_value(
         self,
