@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from ..config.swanctl import ChildConfig
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.ke import KeyExchange, new_key_exchange, respond_key_exchange
-from ..policy.selectors import Selector, narrow
-from ..wire.payloads import KE, SA, Delete, Nonce, Notify, Payload, Proposal, TSi, TSr
+from ..policy.selectors import Selector, all_within, narrow
+from ..wire.payloads import KE, SA, Delete, Nonce, Notify, Payload, Proposal, TSi, TSr, first_of
 from ..wire.registry import ExchangeType, KeId, NotifyType, ProtocolId, is_error_notify, name_of
 from .negotiation import (
     algorithms_of,
@@ -37,10 +37,6 @@ TEMPORARY_FAILURE_RETRY = (1.0, 3.0)  # seconds, a random delay in this range (�
 
 def _spi(value: int) -> bytes:
     return value.to_bytes(4, "big")
-
-
-def _payload(payloads: tuple[Payload, ...], kind: type) -> Payload | None:  # type: ignore[type-arg]
-    return next((p for p in payloads if isinstance(p, kind)), None)
 
 
 class CreateChildMixin:
@@ -189,11 +185,11 @@ class CreateChildMixin:
                 if code == NotifyType.CHILD_SA_NOT_FOUND:
                     self._child_down(sa, rekey_of, "peer no longer has it")
             return
-        sa_payload = _payload(reply, SA)
-        nonce = _payload(reply, Nonce)
-        tsi = _payload(reply, TSi)
-        tsr = _payload(reply, TSr)
-        ke = _payload(reply, KE)
+        sa_payload = first_of(reply, SA)
+        nonce = first_of(reply, Nonce)
+        tsi = first_of(reply, TSi)
+        tsr = first_of(reply, TSr)
+        ke = first_of(reply, KE)
         problem = None
         chosen = None
         shared = b""
@@ -224,7 +220,7 @@ class CreateChildMixin:
                     shared = key_exchange.shared_secret(ke.data)
                 new_local = tuple(Selector.from_wire(t) for t in tsi.selectors)  # type: ignore[union-attr]
                 new_remote = tuple(Selector.from_wire(t) for t in tsr.selectors)  # type: ignore[union-attr]
-                if not _within(new_local, local_ts) or not _within(new_remote, remote_ts):
+                if not all_within(new_local, local_ts) or not all_within(new_remote, remote_ts):
                     problem = "responder widened the traffic selectors"
             except (CryptoError, ValueError) as exc:
                 problem = f"invalid CREATE_CHILD_SA response: {exc}"
@@ -259,7 +255,7 @@ class CreateChildMixin:
     def _create_child_request(
         self: IkeEngine, sa: IkeSa, header: IkeHeader, payloads: tuple[Payload, ...], now: float
     ) -> None:
-        sa_payload = _payload(payloads, SA)
+        sa_payload = first_of(payloads, SA)
         if (
             isinstance(sa_payload, SA)
             and sa_payload.proposals
@@ -282,18 +278,9 @@ class CreateChildMixin:
     ) -> list[Payload]:
         conn = sa.connection
         assert conn is not None
-        sa_payload = _payload(payloads, SA)
-        nonce = _payload(payloads, Nonce)
-        tsi = _payload(payloads, TSi)
-        tsr = _payload(payloads, TSr)
-        ke = _payload(payloads, KE)
-        if (
-            not isinstance(sa_payload, SA)
-            or not isinstance(nonce, Nonce)
-            or not isinstance(tsi, TSi)
-            or not isinstance(tsr, TSr)
-            or not 16 <= len(nonce.data) <= 256
-        ):
+        nonce = first_of(payloads, Nonce)
+        ke = first_of(payloads, KE)
+        if not isinstance(nonce, Nonce) or not 16 <= len(nonce.data) <= 256:
             return [Notify(NotifyType.INVALID_SYNTAX)]
         if sa.rekeying_ike:
             return [Notify(NotifyType.TEMPORARY_FAILURE)]  # §2.25: our IKE rekey is in flight
@@ -307,36 +294,13 @@ class CreateChildMixin:
             old = next((c for c in sa.children.values() if c.spi_out == old_spi), None)
             if old is None or old.state == "DELETING":
                 return [Notify(NotifyType.CHILD_SA_NOT_FOUND, b"", rekey.protocol, rekey.spi)]
-        try:
-            their_ts = tuple(Selector.from_wire(t) for t in tsi.selectors)
-            our_ts = tuple(Selector.from_wire(t) for t in tsr.selectors)
-        except ValueError:
-            return [Notify(NotifyType.INVALID_SYNTAX)]
-        configs = [old.config] if old is not None else list(conn.children.values())
-        for config in configs:
-            remote_ts = narrow(their_ts, self._resolve(config.remote_ts, sa.remote[0]))
-            local_ts = narrow(our_ts, self._resolve(config.local_ts, sa.local[0]))
-            if remote_ts and local_ts:
-                break
-        else:
-            self._fail(
-                sa, NotifyType.TS_UNACCEPTABLE, "no child matches the traffic selectors", False
-            )
-            return [Notify(NotifyType.TS_UNACCEPTABLE)]
-        offered = tuple(p for p in sa_payload.proposals if len(p.spi) == 4)
-        chosen = select_proposal(offered, config.esp_proposals)
-        if chosen is None:
-            self._fail(
-                sa,
-                NotifyType.NO_PROPOSAL_CHOSEN,
-                f"child {config.name}: no ESP proposal chosen",
-                False,
-            )
-            return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)]
-        try:
-            alg = algorithms_of(chosen)
-        except UnsupportedAlgorithm:
-            return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)]
+        choice = self._choose_child(
+            sa, [old.config] if old is not None else list(conn.children.values()), payloads
+        )
+        if isinstance(choice, list):
+            return choice
+        config, local_ts, remote_ts, chosen = choice
+        alg = algorithms_of(chosen)
         nr = self.random(self.settings.nonce_size)
         reply_ke: list[Payload] = []
         shared = b""
@@ -377,11 +341,60 @@ class CreateChildMixin:
             )
             if old.state in ("REKEYING", "REKEYED") and old.our_rekey is not None:
                 self._after_rekey(sa, old, now)
+        reply = self._child_reply(chosen, spi_in, local_ts, remote_ts)
+        return [reply[0], Nonce(nr), *reply_ke, *reply[1:]]
+
+    def _choose_child(
+        self: IkeEngine, sa: IkeSa, configs: list[ChildConfig], payloads: tuple[Payload, ...]
+    ) -> tuple[ChildConfig, tuple[Selector, ...], tuple[Selector, ...], Proposal] | list[Payload]:
+        """Responder's choice (§2.9, §3.3): the first child whose selectors narrow the
+        proposed ones to something non-empty, and an ESP proposal of its; or the error notify."""
+        sa_payload, tsi, tsr = (first_of(payloads, k) for k in (SA, TSi, TSr))
+        if not isinstance(sa_payload, SA) or not isinstance(tsi, TSi) or not isinstance(tsr, TSr):
+            return [Notify(NotifyType.INVALID_SYNTAX)]
+        try:
+            their_ts = tuple(Selector.from_wire(t) for t in tsi.selectors)
+            our_ts = tuple(Selector.from_wire(t) for t in tsr.selectors)
+        except ValueError:
+            return [Notify(NotifyType.INVALID_SYNTAX)]
+        for config in configs:
+            remote_ts = narrow(their_ts, self._resolve(config.remote_ts, sa.remote[0]))
+            local_ts = narrow(our_ts, self._resolve(config.local_ts, sa.local[0]))
+            if remote_ts and local_ts:
+                break
+        else:
+            self._fail(
+                sa, NotifyType.TS_UNACCEPTABLE, "no child matches the traffic selectors", False
+            )
+            return [Notify(NotifyType.TS_UNACCEPTABLE)]
+        offered = tuple(p for p in sa_payload.proposals if len(p.spi) == 4)
+        chosen = select_proposal(offered, config.esp_proposals)
+        try:
+            if chosen is not None:
+                algorithms_of(chosen)
+        except UnsupportedAlgorithm:
+            chosen = None
+        if chosen is None:
+            self._fail(
+                sa,
+                NotifyType.NO_PROPOSAL_CHOSEN,
+                f"child {config.name}: no ESP proposal chosen",
+                False,
+            )
+            return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)]
+        return config, local_ts, remote_ts, chosen
+
+    @staticmethod
+    def _child_reply(
+        chosen: Proposal,
+        spi_in: int,
+        local_ts: tuple[Selector, ...],
+        remote_ts: tuple[Selector, ...],
+    ) -> list[Payload]:
+        """SA (the chosen proposal with our SPI), TSi and TSr of a responder's answer."""
         reply = Proposal(chosen.number, chosen.protocol, _spi(spi_in), chosen.transforms)
         return [
             SA((reply,)),
-            Nonce(nr),
-            *reply_ke,
             TSi(tuple(s.to_wire() for s in remote_ts)),
             TSr(tuple(s.to_wire() for s in local_ts)),
         ]
@@ -473,7 +486,3 @@ class CreateChildMixin:
                     linger=REKEY_LINGER if rekeyed else 0.0,
                 )
         return Delete(delete.protocol, tuple(ours), 4) if ours else None
-
-
-def _within(got: tuple[Selector, ...], offered: tuple[Selector, ...]) -> bool:
-    return all(any(o.contains(g) for o in offered) for g in got)

@@ -17,7 +17,7 @@ import ipaddress
 import logging
 import os
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..config.swanctl import ChildConfig, Connection, SharedSecret, best_psk
@@ -30,7 +30,7 @@ from ..crypto.proposals import format_proposal
 from ..crypto.sk import SkCipher
 from ..esp.udpencap import IKE_MARKER
 from ..policy.identity import Identity
-from ..policy.selectors import Selector, narrow, resolve_dynamic
+from ..policy.selectors import Selector, all_within, resolve_dynamic
 from ..ratelimit import DropLog
 from ..wire.codec import decode_message
 from ..wire.errors import DecodeError
@@ -53,6 +53,7 @@ from ..wire.payloads import (
     Proposal,
     TSi,
     TSr,
+    first_of,
 )
 from ..wire.registry import (
     AuthMethod,
@@ -934,8 +935,8 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             )
             self._destroy(sa, "authentication failed")
             return
-        id_r = _first(payloads, IDr)
-        auth = _first(payloads, AUTH)
+        id_r = first_of(payloads, IDr)
+        auth = first_of(payloads, AUTH)
         if id_r is None or auth is None:
             errors = [n for n in notifies if is_error_notify(n.notify_type)]
             code = errors[0].notify_type if errors else NotifyType.INVALID_SYNTAX
@@ -977,9 +978,9 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
     def _complete_child_as_initiator(
         self, sa: IkeSa, pending: PendingChild, payloads: tuple[Payload, ...], now: float
     ) -> None:
-        sa_payload = _first(payloads, SA)
-        tsi = _first(payloads, TSi)
-        tsr = _first(payloads, TSr)
+        sa_payload = first_of(payloads, SA)
+        tsi = first_of(payloads, TSi)
+        tsr = first_of(payloads, TSr)
         problem = None
         if sa_payload is None or tsi is None or tsr is None or len(sa_payload.proposals) != 1:
             problem = "Child SA response lacks SA, TSi or TSr"
@@ -990,7 +991,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             else:
                 local_ts = tuple(Selector.from_wire(t) for t in tsi.selectors)
                 remote_ts = tuple(Selector.from_wire(t) for t in tsr.selectors)
-                if not _within(local_ts, pending.local_ts) or not _within(
+                if not all_within(local_ts, pending.local_ts) or not all_within(
                     remote_ts, pending.remote_ts
                 ):
                     problem = "responder widened the traffic selectors"
@@ -1281,14 +1282,14 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         for key, value in list(self._half_open.items()):
             if value is sa:
                 del self._half_open[key]
-        id_i = _first(payloads, IDi)
-        auth = _first(payloads, AUTH)
+        id_i = first_of(payloads, IDi)
+        auth = first_of(payloads, AUTH)
         if id_i is None or auth is None:
             self._respond(sa, header, [Notify(NotifyType.INVALID_SYNTAX)])
             self._destroy(sa, "IKE_AUTH without IDi or AUTH", notify_up=False)
             return
         peer = Identity(id_i.id_type, id_i.data)
-        id_r = _first(payloads, IDr)
+        id_r = first_of(payloads, IDr)
         wanted_local = Identity(id_r.id_type, id_r.data) if id_r is not None else None
         conn = self._connection_for_peer(sa, peer, wanted_local)
         if conn is not None:
@@ -1355,49 +1356,19 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
     def _child_as_responder(
         self, sa: IkeSa, conn: Connection, payloads: tuple[Payload, ...], now: float
     ) -> list[Payload]:
-        sa_payload = _first(payloads, SA)
-        tsi = _first(payloads, TSi)
-        tsr = _first(payloads, TSr)
-        if sa_payload is None:
-            return []  # childless (RFC 6023)
-        if tsi is None or tsr is None:
-            return [Notify(NotifyType.INVALID_SYNTAX)]
-        try:
-            their_ts = tuple(Selector.from_wire(t) for t in tsi.selectors)
-            our_ts = tuple(Selector.from_wire(t) for t in tsr.selectors)
-        except ValueError:
-            return [Notify(NotifyType.INVALID_SYNTAX)]
-        for child_cfg in conn.children.values():
-            remote_ts = narrow(their_ts, _resolve_ts(child_cfg.remote_ts, sa.remote[0]))
-            local_ts = narrow(our_ts, _resolve_ts(child_cfg.local_ts, sa.local[0]))
-            if remote_ts and local_ts:
-                break
-        else:
-            self._fail(
-                sa, NotifyType.TS_UNACCEPTABLE, "no child matches the traffic selectors", False
-            )
-            return [Notify(NotifyType.TS_UNACCEPTABLE)]
-        offered = tuple(p for p in sa_payload.proposals if len(p.spi) == 4)
-        chosen = select_proposal(offered, child_cfg.esp_proposals)
-        if chosen is None:
-            self._fail(
-                sa,
-                NotifyType.NO_PROPOSAL_CHOSEN,
-                f"child {child_cfg.name}: no ESP proposal chosen",
-                False,
-            )
-            return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)]
-        try:
-            algorithms_of(chosen)
-        except UnsupportedAlgorithm:
-            return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)]
+        """The first Child SA, in IKE_AUTH (§1.2); no SA payload means childless (RFC 6023)."""
+        if first_of(payloads, SA) is None:
+            return []
+        choice = self._choose_child(sa, list(conn.children.values()), payloads)
+        if isinstance(choice, list):
+            return choice
+        config, local_ts, remote_ts, chosen = choice
         spi_in = self._new_child_spi()
-        spi_out = int.from_bytes(chosen.spi, "big")
-        child = self._install_child(
+        self._install_child(
             sa,
-            child_cfg,
+            config,
             spi_in,
-            spi_out,
+            int.from_bytes(chosen.spi, "big"),
             chosen,
             local_ts,
             remote_ts,
@@ -1407,15 +1378,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             ni=sa.ni,
             nr=sa.nr,
         )
-        reply = Proposal(
-            chosen.number, chosen.protocol, spi_in.to_bytes(4, "big"), chosen.transforms
-        )
-        del child
-        return [
-            SA((reply,)),
-            TSi(tuple(s.to_wire() for s in remote_ts)),
-            TSr(tuple(s.to_wire() for s in local_ts)),
-        ]
+        return self._child_reply(chosen, spi_in, local_ts, remote_ts)
 
     def _install_child(
         self,
@@ -1704,13 +1667,6 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
 # ---------------------------------------------------------------------- helpers
 
 
-def _first(payloads: Iterable[Payload], kind: type) -> Payload | None:  # type: ignore[type-arg]
-    for payload in payloads:
-        if isinstance(payload, kind):
-            return payload
-    return None
-
-
 def _describe_proposal(proposal: Proposal) -> str:
     try:
         return format_proposal(proposal)
@@ -1758,7 +1714,3 @@ def _addr_matches(specs: Sequence[str], address: str) -> bool:
 def _resolve_ts(selectors: Sequence[Selector], address: str) -> tuple[Selector, ...]:
     """Replace 'dynamic' selectors with the host's own address (swanctl.conf semantics)."""
     return resolve_dynamic(selectors, address)
-
-
-def _within(got: Sequence[Selector], offered: Sequence[Selector]) -> bool:
-    return all(any(o.contains(g) for o in offered) for g in got)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.kdf import rekey_skeyseed
 from ..crypto.ke import KeyExchange, new_key_exchange, respond_key_exchange
-from ..wire.payloads import KE, SA, Delete, Nonce, Notify, Payload, Proposal
+from ..wire.payloads import KE, SA, Delete, Nonce, Notify, Payload, Proposal, first_of
 from ..wire.registry import ExchangeType, KeId, NotifyType, ProtocolId, is_error_notify
 from . import events as ev
 from .negotiation import algorithms_of, offers_group, proposal_accepted, select_proposal, with_spi
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from .engine import IkeEngine
 
 log = logging.getLogger("petrel.ike")
-
-
-def _payload(payloads: tuple[Payload, ...], kind: type) -> Payload | None:  # type: ignore[type-arg]
-    return next((p for p in payloads if isinstance(p, kind)), None)
 
 
 class IkeRekeyMixin:
@@ -97,9 +93,9 @@ class IkeRekeyMixin:
             )
             sa.timers["rekey-ike"] = now + retry
             return
-        sa_payload = _payload(reply, SA)
-        nonce = _payload(reply, Nonce)
-        ke = _payload(reply, KE)
+        sa_payload = first_of(reply, SA)
+        nonce = first_of(reply, Nonce)
+        ke = first_of(reply, KE)
         try:
             if (
                 not isinstance(sa_payload, SA)
@@ -136,9 +132,9 @@ class IkeRekeyMixin:
     ) -> None:
         conn = sa.connection
         assert conn is not None
-        sa_payload = _payload(payloads, SA)
-        nonce = _payload(payloads, Nonce)
-        ke = _payload(payloads, KE)
+        sa_payload = first_of(payloads, SA)
+        nonce = first_of(payloads, Nonce)
+        ke = first_of(payloads, KE)
         if (
             not isinstance(sa_payload, SA)
             or not isinstance(nonce, Nonce)

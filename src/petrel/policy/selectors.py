@@ -372,3 +372,8 @@ def matches_packet(
     return any(sel.matches(src, protocol, sport) for sel in local) and any(
         sel.matches(dst, protocol, dport) for sel in remote
     )
+
+
+def all_within(got: Iterable[Selector], offered: Sequence[Selector]) -> bool:
+    """Is every selector of ``got`` inside one of ``offered``? (a responder may only narrow)"""
+    return all(any(o.contains(g) for o in offered) for g in got)

@@ -7,8 +7,9 @@ the registry does not know (see :mod:`petrel.wire.registry`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from .registry import (
     AuthMethod,
@@ -24,6 +25,8 @@ from .registry import (
     TransformType,
     TsType,
 )
+
+P = TypeVar("P", bound="Payload")
 
 IKE_HEADER_LEN = 28
 GENERIC_HEADER_LEN = 4
@@ -299,3 +302,11 @@ class Message:
 
     def notifies(self) -> tuple[Notify, ...]:
         return tuple(p for p in self.payloads if isinstance(p, Notify))
+
+
+def first_of(payloads: Iterable[Payload], kind: type[P]) -> P | None:
+    """The first payload of class ``kind`` in a chain, or None."""
+    for payload in payloads:
+        if isinstance(payload, kind):
+            return payload
+    return None
