@@ -24,6 +24,7 @@ from .esp.udpencap import UdpKind, classify, keepalive
 from .ike import events as ev
 from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
 from .policy.selectors import resolve_dynamic
+from .ratelimit import DropLog
 
 log = logging.getLogger("petrel.daemon")
 net_log = logging.getLogger("petrel.net")
@@ -59,6 +60,7 @@ class Daemon:
         self._timer: asyncio.TimerHandle | None = None
         self._stopping = asyncio.Event()
         self._acquiring: set[tuple[str, str]] = set()
+        self.send_failures = DropLog(net_log)
         # pyroute2's synchronous API cannot run inside a running loop: one worker thread
         # serialises every netlink call.
         self._netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
@@ -222,7 +224,12 @@ class Daemon:
         if endpoint is None:
             net_log.warning("no socket for %s:%d, datagram dropped", local_host, port)
             return
-        endpoint.sendto(datagram.data, datagram.remote, local_host)
+        if not endpoint.sendto(datagram.data, datagram.remote, local_host):
+            self.send_failures.drop(
+                "IKE datagram not sent (counts as lost; retransmission follows)",
+                self.now(),
+                f"to {datagram.remote[0]}:{datagram.remote[1]}",
+            )
 
     def _on_event(self, event: ev.Event) -> None:
         dataplane = self.dataplane

@@ -159,21 +159,7 @@ def send_error_scenario(lab: Lab, pair: str) -> tuple[Peer, Peer, PetrelPeer]:
 
 @pytest.mark.e2e
 @pytest.mark.interop
-@pytest.mark.parametrize(
-    "pair",
-    [
-        pytest.param(
-            "petrel->strongswan",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Petrel bug: when sending the IKE_SA_INIT request fails (EPERM from a "
-                "local nftables drop), `initiate` fails at once and the IKE SA stays CONNECTING "
-                "without ever being retransmitted (the send error escapes Daemon._flush)",
-            ),
-        ),
-        "strongswan->petrel",
-    ],
-)
+@pytest.mark.parametrize("pair", ["petrel->strongswan", "strongswan->petrel"])
 def test_send_error_is_a_lost_packet(lab: Lab, pair: str) -> None:
     """A datagram the local stack refuses to send is just a lost packet: the exchange must
     recover by retransmission (RFC 7296 §2.1), as strongSwan does ("error writing to socket")."""
@@ -187,13 +173,6 @@ def test_send_error_is_a_lost_packet(lab: Lab, pair: str) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.interop
-@pytest.mark.xfail(
-    strict=True,
-    reason="Petrel bug: a send error while answering a received datagram escapes the UDP "
-    "receive callback (Daemon._on_udp -> _flush -> sendmsg PermissionError); asyncio logs "
-    "'Exception in callback DatagramEndpoint.attach.<locals>._ready()' and the rest of the "
-    "batch is not processed",
-)
 def test_send_error_while_responding_is_handled(lab: Lab) -> None:
     _left, _right, petrel = send_error_scenario(lab, "strongswan->petrel")
     assert "Traceback" not in petrel.log_text(), petrel.log_text()

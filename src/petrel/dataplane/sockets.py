@@ -18,6 +18,7 @@ import errno
 import ipaddress
 import socket
 import struct
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; not exported by every Python
@@ -49,6 +50,7 @@ class DatagramEndpoint:
         "local",
         "raw",
         "raw_ip_header",
+        "send_errors",
         "sock",
     )
 
@@ -63,6 +65,7 @@ class DatagramEndpoint:
         self._buf = bytearray(65535)
         self._view = memoryview(self._buf)
         self._cmsg_cache: dict[str, list[tuple[int, int, bytes]]] = {}
+        self.send_errors: Counter[str] = Counter()
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -103,8 +106,12 @@ class DatagramEndpoint:
     def sendto(
         self, data: bytes | bytearray | memoryview, addr: Address, local_addr: LocalAddr = None
     ) -> bool:
-        """Send one datagram; ``local_addr`` picks the source address. False on transient
-        errors (full buffer, unreachable)."""
+        """Send one datagram; ``local_addr`` picks the source address.
+
+        Returns False when the kernel refused it (full buffer, unreachable, a firewall's
+        EPERM, …): to IKE and ESP that is a lost packet, which retransmission or the peer's
+        own recovery handles (RFC 7296 §2.1).  The errno is counted in ``send_errors``.
+        """
         try:
             if local_addr is None:
                 self.sock.sendto(data, addr)
@@ -115,9 +122,8 @@ class DatagramEndpoint:
                     cmsg = self._cmsg_cache[host] = _pktinfo_cmsg(self.family, host)
                 self.sock.sendmsg([data], cmsg, 0, addr)
         except OSError as exc:
-            if exc.errno in _TRANSIENT_ERRORS:
-                return False
-            raise
+            self.send_errors[errno.errorcode.get(exc.errno or 0, str(exc.errno))] += 1
+            return False
         return True
 
     def attach(

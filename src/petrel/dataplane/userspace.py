@@ -290,13 +290,15 @@ class UserspaceDataplane:
         if child.encap:
             endpoint = self._udp_endpoint(child.local)
             if endpoint is not None:
-                endpoint.sendto(esp, child.remote, child.local[0])
+                if not endpoint.sendto(esp, child.remote, child.local[0]):
+                    self.counts["outbound_send_failed"] += 1
                 return
         else:
             version = 6 if ":" in child.remote[0] else 4
             endpoint = self.raw_esp.get(version)
             if endpoint is not None:
-                endpoint.sendto(esp, (child.remote[0], 0))
+                if not endpoint.sendto(esp, (child.remote[0], 0)):
+                    self.counts["outbound_send_failed"] += 1
                 return
         self.counts["outbound_no_socket"] += 1
 
