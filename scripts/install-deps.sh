@@ -3,7 +3,7 @@
 # Debian: strongSwan (the reference peer), iperf3, tcpdump/tshark (captures), nftables (NAT and loss).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-apt_packages=(iproute2 nftables iputils-ping iperf3 tcpdump tshark
+apt_packages=(iproute2 nftables conntrack iputils-ping iperf3 tcpdump tshark
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins
   strongswan-pki)
 missing=()

@@ -16,7 +16,8 @@ import time
 import dpkt
 import pytest
 
-from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_pair_confs, wait_for
+from petrel.lab import Lab, PetrelPeer, run_in, wait_for
+from petrel.lab.pairs import PAIRS, petrel_sas, start_pair
 
 MARKER = b"PETREL-CLEARTEXT-MARKER-51e9"
 ND_MLD = {130, 131, 132, 133, 134, 135, 136, 143}
@@ -25,33 +26,6 @@ SUITES = {
     "cbc-modp2048": ("aes128-sha256-modp2048", "aes128-sha256"),
     "chacha-ecp256": ("chacha20poly1305-prfsha256-ecp256", "chacha20poly1305"),
 }
-PAIRS = ("petrel->strongswan", "strongswan->petrel", "petrel->petrel")
-
-
-def start_pair(lab: Lab, pair: str, **kw: object) -> tuple[object, object]:
-    """Start the two peers of ``pair`` (initiator on L) with PSK configs; returns (L, R)."""
-    l_kind, r_kind = pair.split("->")
-    # strongSwan's kernel-libipsec can only install UDP-encapsulated SAs: a Petrel initiating
-    # to it forces encapsulation, as a real user with such a peer would (LAB.md).
-    l_extra = list(kw.pop("l_extra", []))  # type: ignore[call-overload]
-    r_extra = list(kw.pop("r_extra", []))  # type: ignore[call-overload]
-    if l_kind == "petrel" and r_kind == "strongswan":
-        l_extra.append("encap = yes")
-    l_conf, _ = strongswan_pair_confs(lab, conn_extra=l_extra, **kw)  # type: ignore[arg-type]
-    _, r_conf = strongswan_pair_confs(lab, conn_extra=r_extra, **kw)  # type: ignore[arg-type]
-    peers = []
-    for kind, host, name, conf in (
-        (r_kind, lab.right, "right", r_conf),
-        (l_kind, lab.left, "left", l_conf),
-    ):
-        if kind == "petrel":
-            peers.append(PetrelPeer(lab, host.ns, name, conf).start())
-        else:
-            swan = StrongSwan(lab, host.ns, name, conf).start()
-            swan.load()
-            peers.append(swan)
-    right, left = peers
-    return left, right
 
 
 def petrel_of(left: object, right: object) -> PetrelPeer:
@@ -68,12 +42,6 @@ def outer_packets(frames: list[bytes]) -> list[dpkt.ip.IP | dpkt.ip6.IP6]:
         if isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6):
             out.append(ip)
     return out
-
-
-def sas_json(peer: PetrelPeer) -> list[dict]:
-    result = peer.cli("list-sas", "--json")
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def stats(peer: PetrelPeer) -> dict:
@@ -112,7 +80,7 @@ def test_tunnel_carries_traffic(lab: Lab, pair: str, suite: str) -> None:
     assert MARKER not in cap.raw()
 
     petrel = petrel_of(left, right)
-    (sa,) = [next(iter(e.values())) for e in sas_json(petrel)]
+    (sa,) = petrel_sas(petrel)
     assert sa["state"] == "ESTABLISHED"
     (child,) = sa["child-sas"].values()
     assert child["state"] == "INSTALLED" and child["encap"] == ("yes" if encap else "no")
@@ -153,9 +121,7 @@ def test_wrong_psk_is_authentication_failed(lab: Lab, pair: str) -> None:
                 peer.log_text()
             )
             assert peer.running
-            assert sas_json(peer) == [] or all(
-                not next(iter(e.values()))["child-sas"] for e in sas_json(peer)
-            )
+            assert all(not sa["child-sas"] for sa in petrel_sas(peer))
     assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=1, wait=0.5) == 0
 
 
@@ -243,7 +209,7 @@ def test_hostile_datagrams_are_dropped_and_counted(lab: Lab) -> None:
         and ip.data.data[:4] != b"\0\0\0\0"
     ]
     assert esp_sent, [bytes(f).hex()[:120] for f in cap.frames()]
-    (sa,) = [next(iter(e.values())) for e in sas_json(right)]
+    (sa,) = petrel_sas(right)
     (child,) = sa["child-sas"].values()
     spi_in = bytes.fromhex(child["spi-in"])
     before = stats(right)["drops"]

@@ -8,43 +8,19 @@ one IKE SA and one Child SA (no duplicates from retransmissions), then tears it 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
 import pytest
 
-from petrel.lab import Lab, PetrelPeer, StrongSwan, strongswan_pair_confs, wait_for
+from petrel.lab import Lab, PetrelPeer, wait_for
+from petrel.lab.pairs import Peer, logs, petrel_sas, start_pair
 
 LOSS_PERCENT = 20
 MIN_ROUNDS = 3
 MAX_ROUNDS = 8  # more rounds only until the initiator has retransmitted at least once
 # Retransmits at 4, 7.2, 13, 23, 42 s (timeout 4 s, back-off 1.8, 5 tries) before giving up.
 INITIATE_TIMEOUT = 120
-
-Peer = PetrelPeer | StrongSwan
-
-
-def start_pair(lab: Lab, pair: str) -> tuple[Peer, Peer]:
-    """Start R then L (the initiator) of ``pair`` with PSK configs; returns (L, R)."""
-    l_kind, r_kind = pair.split("->")
-    # strongSwan on kernel-libipsec only installs UDP-encapsulated SAs (LAB.md).
-    l_extra = ["encap = yes"] if (l_kind, r_kind) == ("petrel", "strongswan") else []
-    l_conf, _ = strongswan_pair_confs(lab, conn_extra=l_extra)  # type: ignore[arg-type]
-    _, r_conf = strongswan_pair_confs(lab)
-    peers: list[Peer] = []
-    for kind, host, name, conf in (
-        (r_kind, lab.right, "right", r_conf),
-        (l_kind, lab.left, "left", l_conf),
-    ):
-        if kind == "petrel":
-            peers.append(PetrelPeer(lab, host.ns, name, conf).start())
-        else:
-            swan = StrongSwan(lab, host.ns, name, conf).start()
-            swan.load()
-            peers.append(swan)
-    right, left = peers
-    return left, right
 
 
 def set_loss(lab: Lab, percent: int) -> None:
@@ -68,9 +44,7 @@ def set_loss(lab: Lab, percent: int) -> None:
 def count_sas(peer: Peer) -> tuple[int, int]:
     """(IKE SAs in any state, Child SAs in any state) that ``peer`` holds."""
     if isinstance(peer, PetrelPeer):
-        result = peer.cli("list-sas", "--json")
-        assert result.returncode == 0, result.stderr
-        sas = [next(iter(json.loads(line).values())) for line in result.stdout.splitlines() if line]
+        sas = petrel_sas(peer)
         return len(sas), sum(len(sa["child-sas"]) for sa in sas)
     raw = peer.swanctl("--list-sas", "--raw").stdout
     ike = len(re.findall(r"list-sa event \{", raw))
@@ -89,10 +63,6 @@ def retransmits(peer: Peer) -> int:
     """Retransmitted requests in the initiator's log (Petrel: "retransmit N of request M";
     charon: "retransmit N of request with message ID M")."""
     return len(re.findall(r"retransmit \d+ of request", peer.log_text()))
-
-
-def logs(*peers: Peer) -> str:
-    return "\n".join(f"--- {p.name}\n{p.log_text()[-6000:]}" for p in peers)
 
 
 @pytest.mark.e2e

@@ -8,14 +8,14 @@ UDP 4500 through the NAT. A capture on R's outer interface proves that nothing e
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 
 import dpkt
 import pytest
 
-from petrel.lab import Lab, PetrelPeer, StrongSwan, strongswan_pair_confs, wait_for
+from petrel.lab import Lab, PetrelPeer, StrongSwan, wait_for
+from petrel.lab.pairs import logs, petrel_sas, start_pair
 
 MARKER = b"PETREL-NAT-CLEARTEXT-MARKER-7c1"
 ROUTER_PUBLIC = "192.0.2.129"
@@ -25,37 +25,6 @@ IKE_SA_INIT = 34
 # petrel/daemon.py NAT_KEEPALIVE_INTERVAL is 20 s; allow for start-up and scheduling.
 KEEPALIVE_WAIT = 25
 ND_MLD = {130, 131, 132, 133, 134, 135, 136, 143}
-
-Peer = PetrelPeer | StrongSwan
-
-
-def start_pair(lab: Lab, pair: str) -> tuple[Peer, Peer]:
-    """Start R then L (the initiator) of ``pair`` ("petrel->strongswan", ...)."""
-    l_kind, r_kind = pair.split("->")
-    l_conf, r_conf = strongswan_pair_confs(lab)
-    peers: list[Peer] = []
-    for kind, host, name, conf in (
-        (r_kind, lab.right, "right", r_conf),
-        (l_kind, lab.left, "left", l_conf),
-    ):
-        if kind == "petrel":
-            peers.append(PetrelPeer(lab, host.ns, name, conf).start())
-        else:
-            swan = StrongSwan(lab, host.ns, name, conf).start()
-            swan.load()
-            peers.append(swan)
-    right, left = peers
-    return left, right
-
-
-def sas_json(peer: PetrelPeer) -> list[dict]:
-    result = peer.cli("list-sas", "--json")
-    assert result.returncode == 0, result.stderr
-    return [next(iter(json.loads(line).values())) for line in result.stdout.splitlines() if line]
-
-
-def logs(*peers: Peer) -> str:
-    return "\n".join(f"--- {p.name}\n{p.log_text()[-5000:]}" for p in peers)
 
 
 def udp_packets(frames: list[bytes]) -> list[dpkt.ip.IP]:
@@ -115,7 +84,7 @@ def check_petrel_sa(peer: PetrelPeer, *, behind_nat: bool, remote: str, swan_pee
     """Petrel's view of the SA. A strongSwan peer on kernel-libipsec always sends a NAT_DETECTION_
     SOURCE_IP that cannot match (it can only install UDP-encapsulated SAs), so Petrel rightly
     sees that peer as behind a NAT too, wherever it is."""
-    (sa,) = sas_json(peer)
+    (sa,) = petrel_sas(peer)
     assert sa["state"] == "ESTABLISHED"
     assert sa["nat-local"] == ("yes" if behind_nat else "no"), sa
     assert sa["nat-remote"] == ("yes" if swan_peer or not behind_nat else "no"), sa

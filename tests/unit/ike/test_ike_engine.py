@@ -515,8 +515,10 @@ def test_reauthentication_is_make_before_break() -> None:
 
 
 def test_keyingtries_retries_with_backoff() -> None:
-    left, _right = engines(left_kw={"encap": "no\n    keyingtries = 3"},
-                           settings=EngineSettings(retransmit_timeout=1.0, retransmit_tries=0))
+    left, _right = engines(
+        left_kw={"encap": "no\n    keyingtries = 3"},
+        settings=EngineSettings(retransmit_timeout=1.0, retransmit_tries=0),
+    )
     left.initiate("c", "net", LEFT, RIGHT, 0.0)
     starts = []
     now = 0.0

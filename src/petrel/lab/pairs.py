@@ -1,0 +1,61 @@
+"""Two peers of a lab with mirror PSK configurations: "petrel->strongswan" and the like."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from .netns import Lab, StrongSwan, strongswan_pair_confs
+from .petrel_peer import PetrelPeer
+
+Peer = PetrelPeer | StrongSwan
+PAIRS = ("petrel->strongswan", "strongswan->petrel", "petrel->petrel")
+
+
+def start_pair(
+    lab: Lab,
+    pair: str,
+    *,
+    encap: bool | None = None,
+    l_extra: Sequence[str] = (),
+    r_extra: Sequence[str] = (),
+    **conf: object,
+) -> tuple[Peer, Peer]:
+    """Start R, then L (the initiator) of ``pair``; returns (L, R).
+
+    strongSwan's kernel-libipsec can only install UDP-encapsulated SAs (LAB.md), so a Petrel
+    initiating to it forces encapsulation unless a NAT does that anyway (``encap`` overrides).
+    ``conf`` goes to :func:`strongswan_pair_confs` (proposals, esp_proposals, v6, …).
+    """
+    l_kind, r_kind = pair.split("->")
+    if encap is None:
+        encap = (l_kind, r_kind) == ("petrel", "strongswan") and not lab.nat
+    left_extra = [*l_extra, *(["encap = yes"] if encap else [])]
+    l_conf, _ = strongswan_pair_confs(lab, conn_extra=left_extra, **conf)  # type: ignore[arg-type]
+    _, r_conf = strongswan_pair_confs(lab, conn_extra=list(r_extra), **conf)  # type: ignore[arg-type]
+    peers: list[Peer] = []
+    for kind, host, name, text in (
+        (r_kind, lab.right, "right", r_conf),
+        (l_kind, lab.left, "left", l_conf),
+    ):
+        if kind == "petrel":
+            peers.append(PetrelPeer(lab, host.ns, name, text).start())
+        else:
+            swan = StrongSwan(lab, host.ns, name, text).start()
+            swan.load()
+            peers.append(swan)
+    right, left = peers
+    return left, right
+
+
+def petrel_sas(peer: PetrelPeer) -> list[dict]:  # type: ignore[type-arg]
+    """``petrel list-sas --json``: one dict per IKE SA (the VICI list-sa shape)."""
+    result = peer.cli("list-sas", "--json")
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr)
+    return [sa for line in result.stdout.splitlines() if line for sa in json.loads(line).values()]
+
+
+def logs(*peers: Peer) -> str:
+    """The tails of the peers' logs, for assertion messages."""
+    return "\n".join(f"--- {p.name}\n{p.log_text()[-5000:]}" for p in peers)
