@@ -276,3 +276,30 @@ def test_large_ike_auth_is_fragmented(lab: Lab, direction: str) -> None:
             skf["response" if payload[19] & 0x20 else "request"] += 1
             assert len(udp.data) <= 576 - 28
     assert skf["request"] >= 2 and skf["response"] >= 2, skf
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_simultaneous_ike_rekey_with_strongswan_converges(lab: Lab, attempt: int) -> None:
+    petrel, swan = petrel_to_strongswan(lab)
+    assert petrel.initiate("net")
+    spis = child_spis(petrel)
+    for _ in range(3):
+        before = {sa["initiator-spi"] for sa in ike_sas(petrel)}
+        ours = subprocess.Popen(
+            ["ip", "netns", "exec", lab.left.ns, *petrel_cli(petrel), "rekey", "--ike", "c"],
+            stdout=subprocess.DEVNULL,
+        )
+        swan.swanctl("--rekey", "--ike", "c", check=False)
+        ours.wait(timeout=30)
+        assert wait_for(
+            lambda before=before: (
+                len(ike_sas(petrel)) == 1
+                and len(re.findall(r"ESTABLISHED", swan.list_sas())) == 1
+                and {sa["initiator-spi"] for sa in ike_sas(petrel)} != before
+            ),
+            15,
+        ), petrel.log_text()[-3000:]
+        assert child_spis(petrel) == spis  # the Child SA moved over untouched
+        assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+    (sa,) = ike_sas(petrel)
+    assert sa["initiator-spi"] in swan.list_sas()
