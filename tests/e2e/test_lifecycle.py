@@ -303,3 +303,48 @@ def test_simultaneous_ike_rekey_with_strongswan_converges(lab: Lab, attempt: int
         assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
     (sa,) = ike_sas(petrel)
     assert sa["initiator-spi"] in swan.list_sas()
+
+
+def test_rekeys_complete_under_loss(lab: Lab) -> None:
+    """20 % random loss each way: Child and IKE SA rekeys by either side still complete
+    (retransmissions), and each side ends with exactly one IKE SA and one Child SA."""
+    petrel, swan = petrel_to_strongswan(
+        lab,
+        charon_extra="  retransmit_timeout = 1\n  retransmit_base = 1.4\n  retransmit_tries = 8",
+        daemon_args=["--retransmit-timeout", "1", "--retransmit-tries", "8"],
+    )
+    assert petrel.initiate("net")
+    for host in (lab.left, lab.right):
+        lab.set_loss(20, host.ns)
+    rekeys = [
+        ["petrel", "rekey", "--child", "net"],
+        ["swan", "--rekey", "--child", "net"],
+        ["petrel", "rekey", "--ike", "c"],
+        ["swan", "--rekey", "--ike", "c"],
+        ["petrel", "rekey", "--child", "net"],
+        ["swan", "--rekey", "--child", "net"],
+    ]
+    for who, *args in rekeys:
+        before_child = child_spis(petrel)
+        before_ike = [sa["initiator-spi"] for sa in ike_sas(petrel)]
+        if who == "petrel":
+            assert petrel.cli(*args).returncode == 0
+        else:
+            swan.swanctl(*args, check=False)
+
+        def settled(child=before_child, ike=before_ike, args=args) -> bool:
+            now_child, now_ike = child_spis(petrel), [s["initiator-spi"] for s in ike_sas(petrel)]
+            changed = now_child != child if "--child" in args else now_ike != ike
+            return (
+                changed
+                and len(now_child) == 1
+                and len(now_ike) == 1
+                and swan_child_count(swan) == 1
+                and len(re.findall(r"ESTABLISHED", swan.list_sas())) == 1
+            )
+
+        assert wait_for(settled, 60, interval=0.5), (who, args, petrel.log_text()[-4000:])
+    for host in (lab.left, lab.right):
+        lab.set_loss(0, host.ns)
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=3) == 3
+    assert "retransmit" in petrel.log_text() or "retransmit" in swan.log_text()

@@ -24,21 +24,9 @@ INITIATE_TIMEOUT = 120
 
 
 def set_loss(lab: Lab, percent: int) -> None:
-    """``percent`` % random loss of what each host receives on its outer interface.
-
-    Dropped on arrival (input hook), not on departure: an nftables drop in the output hook
-    makes ``sendmsg`` fail with EPERM, which is a different test (test_send_error_...).
-    """
+    """``percent`` % random loss of what each host receives on its outer interface."""
     for host in (lab.left, lab.right):
-        lab.run_in(host.ns, ["nft", "delete", "table", "inet", "loss_in"], check=False)
-        if percent:
-            lab.nft(
-                host.ns,
-                "add table inet loss_in\n"
-                "add chain inet loss_in drop_some { type filter hook input priority 0; }\n"
-                f'add rule inet loss_in drop_some iifname "{host.ifname}" '
-                f"numgen random mod 100 < {percent} drop\n",
-            )
+        lab.set_loss(percent, host.ns)
 
 
 def count_sas(peer: Peer) -> tuple[int, int]:

@@ -277,11 +277,17 @@ class Lab:
     def set_loss(self, percent: int, ns: str | None = None, match: str = "") -> None:
         """Drop ``percent``% of packets at random (nftables ``numgen``; tc netem is absent).
 
-        Applied to forwarded packets in the router (NAT lab) or to outgoing packets of ``ns``
-        (default: L). ``match`` narrows it, e.g. ``"udp dport 4500"``. 0 removes the rule.
+        In the router (NAT lab, the default there): forwarded packets. In a host ``ns``
+        (default L): what arrives on its outer interface — dropped on arrival, as a lossy
+        link would, not on departure (an output drop makes ``sendmsg`` fail with EPERM).
+        ``match`` narrows it, e.g. ``"udp dport 4500"``. 0 removes the rule.
         """
         target = ns or self.router or self.left.ns
-        hook = "forward" if target == self.router else "output"
+        if target == self.router:
+            hook, where = "forward", ""
+        else:
+            host = self.left if target == self.left.ns else self.right
+            hook, where = "input", f'iifname "{host.ifname}"'
         run_in(target, ["nft", "delete", "table", "inet", "petrel_loss"], check=False)
         if percent > 0:
             chance = "" if percent >= 100 else f"numgen random mod 100 < {percent}"
@@ -289,7 +295,7 @@ class Lab:
                 target,
                 "add table inet petrel_loss\n"
                 f"add chain inet petrel_loss drop_some {{ type filter hook {hook} priority 0; }}\n"
-                f"add rule inet petrel_loss drop_some {match} {chance} drop\n",
+                f"add rule inet petrel_loss drop_some {where} {match} {chance} drop\n",
             )
 
     def capture(self, ns: str, iface: str, name: str, bpf: str = "") -> Capture:
