@@ -115,14 +115,14 @@ def esp_proposal(spi: bytes) -> Proposal:
 TS_I = TSi(
     (
         TrafficSelector(
-            TsType.IPV4_ADDR_RANGE, 0, 0, 65535, b"\x0a\x01\x00\x00", b"\x0a\x01\x00\xff"
+            TsType.IPV4_ADDR_RANGE, 0, 0, 65535, b"\xc6\x33\x64\x00", b"\xc6\x33\x64\xff"
         ),
     )
 )
 TS_R = TSr(
     (
         TrafficSelector(
-            TsType.IPV4_ADDR_RANGE, 0, 0, 65535, b"\x0a\x02\x00\x00", b"\x0a\x02\x00\xff"
+            TsType.IPV4_ADDR_RANGE, 0, 0, 65535, b"\xcb\x00\x71\x00", b"\xcb\x00\x71\xff"
         ),
     )
 )
@@ -280,8 +280,8 @@ def build() -> tuple[list[Datagram], IkeSaKeys, list[str]]:
     spi_in_r, spi_in_i = bytes.fromhex("c0ffee02"), bytes.fromhex("c0ffee01")
     out_i = OutboundSa(int.from_bytes(spi_in_r), encr, key_i, None, b"", esn=False)
     out_r = OutboundSa(int.from_bytes(spi_in_i), encr, key_r, None, b"", esn=False)
-    esp_i = out_i.encapsulate(ping("10.1.0.1", "10.2.0.1", 7, reply=False))
-    esp_r = out_r.encapsulate(ping("10.2.0.1", "10.1.0.1", 7, reply=True))
+    esp_i = out_i.encapsulate(ping("198.51.100.1", "203.0.113.1", 7, reply=False))
+    esp_r = out_r.encapsulate(ping("203.0.113.1", "198.51.100.1", 7, reply=True))
 
     marker = b"\x00\x00\x00\x00"
     datagrams = [

@@ -50,7 +50,7 @@ def test_sample_with_keys_lists_decrypted_inner_payloads() -> None:
     assert by_frame[4]["inner_payloads"] == ["IDr", "AUTH", "SA", "TSi", "TSr"]
     assert by_frame[4]["response"] is True and by_frame[4]["initiator"] is False
     assert by_frame[5]["kind"] == "esp" and by_frame[5]["decrypted"] is True
-    assert by_frame[5]["inner"] == "IPv4 10.1.0.1 -> 10.2.0.1 icmp, 60 octets"
+    assert by_frame[5]["inner"] == "IPv4 198.51.100.1 -> 203.0.113.1 icmp, 60 octets"
     assert by_frame[7]["kind"] == "keepalive"
     assert by_frame[8]["inner_payloads"] == ["DELETE"]
     assert by_frame[9]["inner_payloads"] == []
@@ -66,7 +66,7 @@ def test_sample_text_output_is_readable() -> None:
     assert "IDi: FQDN initiator.petrel.example" in text
     assert "AUTH: method PSK, 32 octets" in text
     assert "#1 ESP spi c0ffee01: ENCR_AES_GCM_16 (256), NO_ESN" in text
-    assert "10.1.0.0/24 proto any ports any" in text
+    assert "198.51.100.0/24 proto any ports any" in text
     assert "NOTIFY: SIGNATURE_HASH_ALGORITHMS hashes SHA2_256, SHA2_384, SHA2_512" in text
     assert "DELETE: IKE (IKE SA)" in text
     keepalive = (
@@ -251,7 +251,7 @@ def test_tshark_decrypts_the_same_payloads_with_the_same_key_files(tmp_path: Pat
             ours[r["frame"]] = [int(PayloadType[n]) for n in names]
         elif r["kind"] == "esp":
             assert r["decrypted"]
-            ours[r["frame"]] = [-9 if "10.1.0.1 ->" in r["inner"] else -1]
+            ours[r["frame"]] = [-9 if "198.51.100.1 ->" in r["inner"] else -1]
         else:
             ours[r["frame"]] = []
     assert theirs == ours
