@@ -59,7 +59,7 @@ def strongswan_strongswan(lab: Lab) -> Endpoints:
     return inner(lab)
 
 
-def _petrel_pair(lab: Lab, right_is_petrel: bool) -> Endpoints:
+def _petrel_pair(lab: Lab, right_is_petrel: bool, args: tuple[str, ...] = ()) -> Endpoints:
     """Petrel on L initiating; R is Petrel or strongSwan. AES-256-GCM, PSK."""
     extra = [] if right_is_petrel else ["encap = yes"]  # kernel-libipsec needs UDP encap
     l_conf, _ = strongswan_pair_confs(lab, conn_extra=extra)
@@ -68,7 +68,7 @@ def _petrel_pair(lab: Lab, right_is_petrel: bool) -> Endpoints:
         PetrelPeer(lab, lab.right.ns, "right", r_conf, log="0").start()
     else:
         StrongSwan(lab, lab.right.ns, "right", r_conf).start().load()
-    left = PetrelPeer(lab, lab.left.ns, "left", l_conf, log="0").start()
+    left = PetrelPeer(lab, lab.left.ns, "left", l_conf, log="0", daemon_args=args).start()
     if not left.initiate("net"):
         raise RuntimeError("Petrel pair did not come up:\n" + left.log_text()[-3000:])
     return inner(lab)
@@ -77,6 +77,11 @@ def _petrel_pair(lab: Lab, right_is_petrel: bool) -> Endpoints:
 def petrel_strongswan(lab: Lab) -> Endpoints:
     """Petrel (userspace ESP over TUN, UDP 4500) ↔ charon (kernel-libipsec)."""
     return _petrel_pair(lab, right_is_petrel=False)
+
+
+def petrel_strongswan_gso(lab: Lab) -> Endpoints:
+    """As petrel-strongswan, Petrel sending in UDP GSO batches (``--udp-gso``)."""
+    return _petrel_pair(lab, right_is_petrel=False, args=("--udp-gso",))
 
 
 def petrel_petrel(lab: Lab) -> Endpoints:
@@ -92,6 +97,7 @@ def plain_veth(lab: Lab) -> Endpoints:
 PAIRS: dict[str, PairRunner] = {
     REFERENCE: strongswan_strongswan,
     "petrel-strongswan": petrel_strongswan,
+    "petrel-strongswan-gso": petrel_strongswan_gso,
     "petrel-petrel": petrel_petrel,
     "veth-no-ipsec": plain_veth,
 }

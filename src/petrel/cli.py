@@ -30,7 +30,9 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         retransmit_tries=args.retransmit_tries,
         fragment_size=args.fragment_size,
     )
-    options = DaemonOptions(control_socket=args.socket, tun_name=args.tun, engine=engine)
+    options = DaemonOptions(
+        control_socket=args.socket, tun_name=args.tun, engine=engine, udp_gso=args.udp_gso
+    )
     asyncio.run(Daemon(config, options).run())
     return 0
 
@@ -182,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--log", default="1", help="log levels, charon style: '1' or 'ike=2,esp=1' (default 1)"
     )
     daemon.add_argument("--tun", default="petrel%d", help="TUN device name (default petrel%%d)")
+    daemon.add_argument(
+        "--udp-gso",
+        action="store_true",
+        help="send UDP-encapsulated ESP in GSO batches (experimental, see README)",
+    )
     daemon.add_argument(
         "--fragment-size",
         type=int,

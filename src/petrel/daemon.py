@@ -40,6 +40,7 @@ class DaemonOptions:
     tun_name: str = "petrel%d"
     outer_mtu: int = DEFAULT_OUTER_MTU
     ike_port: int = 500
+    udp_gso: bool = False  # batch UDP-encapsulated ESP with UDP_SEGMENT (see dataplane)
     nat_port: int = NAT_T_PORT
     engine: EngineSettings = field(default_factory=EngineSettings)
 
@@ -162,6 +163,7 @@ class Daemon:
             run_netlink=lambda fn, *args: loop.run_in_executor(self._netlink, fn, *args),
             call_later=loop.call_later,
             on_acquire=self._on_acquire,
+            udp_gso=self.options.udp_gso,
         )
         self.dataplane.on_peer_moved = self._on_peer_moved
         self.loop.add_reader(self.tun.fileno(), self._on_tun)

@@ -23,6 +23,11 @@ from collections.abc import Callable, Iterable
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; not exported by every Python
 IPPROTO_ESP = 50
+SOL_UDP = getattr(socket, "SOL_UDP", 17)
+UDP_SEGMENT = 103  # linux/udp.h: segment size for UDP GSO (Linux ≥ 4.18)
+MAX_GSO_SEGMENTS = 64  # UDP_MAX_SEGMENTS
+MAX_GSO_BYTES = 65507 - 8  # one UDP datagram's payload, the most a GSO send may carry
+_GSO_SIZE = struct.Struct("=H")
 _IN_PKTINFO = struct.Struct("=i4s4s")  # ipi_ifindex, ipi_spec_dst, ipi_addr
 _IN6_PKTINFO = struct.Struct("=16sI")  # ipi6_addr, ipi6_ifindex
 _ANC_SIZE = socket.CMSG_SPACE(_IN6_PKTINFO.size) + socket.CMSG_SPACE(_IN_PKTINFO.size)
@@ -47,6 +52,7 @@ class DatagramEndpoint:
         "_cmsg_cache",
         "_view",
         "family",
+        "gso",
         "local",
         "raw",
         "raw_ip_header",
@@ -66,6 +72,7 @@ class DatagramEndpoint:
         self._view = memoryview(self._buf)
         self._cmsg_cache: dict[str, list[tuple[int, int, bytes]]] = {}
         self.send_errors: Counter[str] = Counter()
+        self.gso = sock.type == socket.SOCK_DGRAM  # UDP GSO until the kernel refuses it
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -125,6 +132,29 @@ class DatagramEndpoint:
             self.send_errors[errno.errorcode.get(exc.errno or 0, str(exc.errno))] += 1
             return False
         return True
+
+    def send_segments(
+        self, segments: list[bytes], addr: Address, local_addr: LocalAddr = None
+    ) -> int:
+        """Send datagrams of one size (the last may be shorter) to ``addr`` in one system call
+        with UDP GSO (``UDP_SEGMENT``), falling back to one ``sendto`` each where the kernel
+        refuses it. Returns how many were handed to the kernel."""
+        if len(segments) == 1 or not self.gso:
+            return sum(self.sendto(seg, addr, local_addr) for seg in segments)
+        size = len(segments[0])
+        cmsg = [(SOL_UDP, UDP_SEGMENT, _GSO_SIZE.pack(size))]
+        if local_addr is not None:
+            host = local_addr if isinstance(local_addr, str) else local_addr[0]
+            cmsg += self._cmsg_cache.get(host) or _pktinfo_cmsg(self.family, host)
+        try:
+            self.sock.sendmsg([b"".join(segments)], cmsg, 0, addr)
+        except OSError as exc:
+            if exc.errno in (errno.EIO, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOPROTOOPT):
+                self.gso = False  # no GSO here (old kernel, device without offload)
+                return self.send_segments(segments, addr, local_addr)
+            self.send_errors[errno.errorcode.get(exc.errno or 0, str(exc.errno))] += 1
+            return 0
+        return len(segments)
 
     def attach(
         self,
