@@ -127,14 +127,20 @@ class Daemon:
                 except ValueError:
                     addresses.add("0.0.0.0")
         if "0.0.0.0" in addresses:
-            return ["0.0.0.0"]
+            return ["0.0.0.0", "::"]  # %any: both families (the IPv6 socket is v6-only)
         return sorted(addresses)
 
     def _open_sockets(self) -> None:
         assert self.loop is not None
         for host in self._bind_addresses():
             for port in (self.options.ike_port, self.options.nat_port):
-                endpoint = open_udp(host, port)
+                try:
+                    endpoint = open_udp(host, port)
+                except OSError as exc:
+                    if host != "::":
+                        raise
+                    net_log.warning("no IPv6 socket on port %d: %s", port, exc)
+                    continue
                 _grow_buffers(endpoint)
                 self.udp[(host, port)] = endpoint
                 endpoint.attach(self.loop, self._on_udp)

@@ -16,7 +16,7 @@ import time
 import dpkt
 import pytest
 
-from petrel.lab import Lab, PetrelPeer, run_in, wait_for
+from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_pair_confs, wait_for
 from petrel.lab.pairs import PAIRS, petrel_sas, start_pair
 
 MARKER = b"PETREL-CLEARTEXT-MARKER-51e9"
@@ -255,3 +255,21 @@ def test_sigterm_deletes_sas_with_the_peer(lab: Lab) -> None:
     assert "ESTABLISHED" in left.list_sas()  # type: ignore[attr-defined]
     assert right.stop() == 0  # type: ignore[attr-defined]
     assert wait_for(lambda: "ESTABLISHED" not in left.list_sas(), 5)  # type: ignore[attr-defined]
+
+
+@pytest.mark.e2e
+@pytest.mark.interop
+@pytest.mark.parametrize("v6", [False, True])
+def test_responder_on_any_address(lab: Lab, v6: bool) -> None:
+    """A road-warrior style responder (local_addrs and remote_addrs %any) answers on both
+    address families."""
+    l_conf, r_conf = strongswan_pair_confs(lab, v6=v6)
+    r_conf = re.sub(r"local_addrs = \S+", "local_addrs = %any", r_conf)
+    r_conf = re.sub(r"remote_addrs = \S+", "remote_addrs = %any", r_conf)
+    right = PetrelPeer(lab, lab.right.ns, "right", r_conf).start()
+    left = StrongSwan(lab, lab.left.ns, "left", l_conf).start()
+    left.load()
+    assert left.initiate("net"), right.log_text()[-3000:]
+    L, R = lab.left, lab.right
+    src, dst = (L.inner6, R.inner6) if v6 else (L.inner4, R.inner4)
+    assert lab.ping(L.ns, src, dst, count=2) == 2
