@@ -532,3 +532,46 @@ def test_keyingtries_retries_with_backoff() -> None:
     assert len(starts) == 3, starts  # keyingtries = 3 attempts in all
     assert starts[2] - starts[1] > starts[1] - starts[0]  # back-off grows
     assert left.ike_sas() == []
+
+
+# ---------------------------------------------------------------------- hostile input
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ESTABLISHED: list[tuple[IkeEngine, IkeEngine, list[bytes]]] = []
+
+
+def _established_pair() -> tuple[IkeEngine, IkeEngine, list[bytes]]:
+    if not _ESTABLISHED:
+        left, right = engines()
+        left.initiate("c", "net", LEFT, RIGHT, 0.0)
+        crossed = pump(left, right)
+        _ESTABLISHED.append((left, right, [strip(d) for d in crossed]))
+    return _ESTABLISHED[0]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hostile_datagrams_never_raise_nor_disturb(data: st.DataObject) -> None:
+    left, right, seen = _established_pair()
+    base = data.draw(st.sampled_from(seen))
+    mutated = bytearray(base)
+    for _ in range(data.draw(st.integers(0, 6))):
+        if not mutated:
+            break
+        i = data.draw(st.integers(0, len(mutated) - 1))
+        mutated[i] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        mutated = mutated[: data.draw(st.integers(0, len(mutated)))]
+    garbage = data.draw(st.binary(max_size=200))
+    for engine, local, remote in ((right, RIGHT, LEFT), (left, LEFT, RIGHT)):
+        engine.receive(bytes(mutated), local, remote, 1.0)
+        engine.receive(garbage, local, remote, 1.0)
+        engine.take_datagrams()
+        engine.take_events()
+        # A mutated IKE_SA_INIT request may open a new half-open SA: that is a new peer as
+        # far as anyone can tell.  The established SA and its Child SA stay as they were.
+        (sa,) = [s for s in engine.ike_sas() if s.state.label == "ESTABLISHED"]
+        assert [c.child_id for c in sa.children.values()] == [1]
