@@ -28,6 +28,7 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     engine = EngineSettings(
         retransmit_timeout=args.retransmit_timeout,
         retransmit_tries=args.retransmit_tries,
+        retransmit_base=args.retransmit_base,
         fragment_size=args.fragment_size,
     )
     options = DaemonOptions(
@@ -200,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=4.0,
         help="first IKE retransmission after this many seconds (default 4)",
+    )
+    daemon.add_argument(
+        "--retransmit-base",
+        type=float,
+        default=1.8,
+        help="back-off factor between IKE retransmissions (default 1.8)",
     )
     daemon.add_argument(
         "--retransmit-tries",

@@ -13,6 +13,7 @@ import dpkt
 import pytest
 
 from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_pair_confs, wait_for
+from petrel.lab.pairs import logs, start_pair
 
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 
@@ -348,3 +349,23 @@ def test_rekeys_complete_under_loss(lab: Lab) -> None:
         lab.set_loss(0, host.ns)
     assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=3) == 3
     assert "retransmit" in petrel.log_text() or "retransmit" in swan.log_text()
+
+
+@pytest.mark.parametrize("pair", ["petrel->strongswan", "strongswan->petrel"])
+def test_child_rekey_with_pfs(lab: Lab, pair: str) -> None:
+    """ESP proposals with a key exchange: IKE_AUTH leaves it out (RFC 7296 §1.2), each rekey
+    runs a fresh ECDH exchange (§1.3.1), whichever side starts it."""
+    left, right = start_pair(lab, pair, esp_proposals="aes256gcm16-ecp256")
+    assert left.initiate("net"), logs(left, right)
+    petrel = left if isinstance(left, PetrelPeer) else right
+    swan = right if isinstance(right, StrongSwan) else left
+    for who in ("petrel", "swan", "petrel"):
+        before = child_spis(petrel)
+        if who == "petrel":
+            assert petrel.cli("rekey", "--child", "net").returncode == 0
+        else:
+            swan.swanctl("--rekey", "--child", "net", check=False)
+        assert wait_for(lambda b=before: child_spis(petrel) not in ([], b), 15), logs(left, right)
+        assert wait_for(lambda: len(child_spis(petrel)) == 1, 10), logs(left, right)
+        assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+    assert "ECP_256" in swan.list_sas()  # the rekeyed Child SA used PFS

@@ -21,7 +21,7 @@ from petrel.crypto.proposals import parse_proposals
 from petrel.policy.identity import Identity, UnsupportedIdentity
 from petrel.policy.selectors import Selector
 from petrel.wire.payloads import Proposal
-from petrel.wire.registry import ProtocolId
+from petrel.wire.registry import ProtocolId, TransformType
 
 from .errors import ConfigError
 from .settings import Section, Setting, load_settings, parse_settings
@@ -240,9 +240,18 @@ def _choice(
 def _proposals(protocol: ProtocolId) -> Callable[[_Ctx, Setting], tuple[Proposal, ...]]:
     def parse(ctx: _Ctx, s: Setting) -> tuple[Proposal, ...]:
         try:
-            return parse_proposals(s.value or "default", protocol)
+            proposals = parse_proposals(s.value or "default", protocol)
         except ProposalError as exc:
             raise ctx.error(s, f"{ctx.path}.{s.key}: {exc}") from None
+        if any(
+            int(t.type) >= TransformType.ADDKE1 and int(t.id) != 0
+            for p in proposals
+            for t in p.transforms
+        ):
+            raise ctx.error(
+                s, f"{ctx.path}.{s.key}: additional key exchanges (RFC 9370) are not supported yet"
+            )
+        return proposals
 
     return parse
 

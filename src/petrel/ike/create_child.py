@@ -21,7 +21,9 @@ from .negotiation import (
     offers_group,
     proposal_accepted,
     select_proposal,
+    strip_ke,
     with_spi,
+    without_ke,
 )
 from .sa import ChildSa, IkeSa, IkeState
 
@@ -345,7 +347,11 @@ class CreateChildMixin:
         return [reply[0], Nonce(nr), *reply_ke, *reply[1:]]
 
     def _choose_child(
-        self: IkeEngine, sa: IkeSa, configs: list[ChildConfig], payloads: tuple[Payload, ...]
+        self: IkeEngine,
+        sa: IkeSa,
+        configs: list[ChildConfig],
+        payloads: tuple[Payload, ...],
+        ike_auth: bool = False,
     ) -> tuple[ChildConfig, tuple[Selector, ...], tuple[Selector, ...], Proposal] | list[Payload]:
         """Responder's choice (§2.9, §3.3): the first child whose selectors narrow the
         proposed ones to something non-empty, and an ESP proposal of its; or the error notify."""
@@ -368,7 +374,11 @@ class CreateChildMixin:
             )
             return [Notify(NotifyType.TS_UNACCEPTABLE)]
         offered = tuple(p for p in sa_payload.proposals if len(p.spi) == 4)
-        chosen = select_proposal(offered, config.esp_proposals)
+        mine = config.esp_proposals
+        if ike_auth:  # no KE payload in IKE_AUTH: PFS settings do not apply (§1.2)
+            offered = tuple(strip_ke(p) for p in offered)
+            mine = without_ke(mine)
+        chosen = select_proposal(offered, mine)
         try:
             if chosen is not None:
                 algorithms_of(chosen)

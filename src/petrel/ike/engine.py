@@ -81,6 +81,7 @@ from .negotiation import (
     proposal_accepted,
     select_proposal,
     with_spi,
+    without_ke,
 )
 from .protect import build_plain, build_protected, open_protected
 from .sa import ChildSa, IkeSa, IkeState, Outstanding, PendingChild
@@ -912,7 +913,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         if sa.initial_child is not None:
             child_cfg = conn.children[sa.initial_child]
             spi_in = self._new_child_spi()
-            proposals = with_spi(child_cfg.esp_proposals, spi_in.to_bytes(4, "big"))
+            proposals = with_spi(without_ke(child_cfg.esp_proposals), spi_in.to_bytes(4, "big"))
             local_ts = _resolve_ts(child_cfg.local_ts, sa.local[0])
             remote_ts = _resolve_ts(child_cfg.remote_ts, sa.remote[0])
             sa.pending_child = PendingChild(child_cfg, spi_in, proposals, local_ts, remote_ts)
@@ -1359,7 +1360,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         """The first Child SA, in IKE_AUTH (§1.2); no SA payload means childless (RFC 6023)."""
         if first_of(payloads, SA) is None:
             return []
-        choice = self._choose_child(sa, list(conn.children.values()), payloads)
+        choice = self._choose_child(sa, list(conn.children.values()), payloads, ike_auth=True)
         if isinstance(choice, list):
             return choice
         config, local_ts, remote_ts, chosen = choice

@@ -25,7 +25,8 @@ def _same(a: Transform, b: Transform) -> bool:
 
 
 def _effective(grouped: dict[int, list[Transform]], ttype: TransformType) -> list[Transform]:
-    """Transforms of one type; an absent ESN or INTEG type means 'none' (§3.3.3)."""
+    """Transforms of one type; an absent ESN, INTEG, KE or ADDKE type means 'none' (§3.3.3,
+    RFC 9370 §2.2.2)."""
     found = grouped.get(int(ttype))
     if found:
         return found
@@ -35,6 +36,8 @@ def _effective(grouped: dict[int, list[Transform]], ttype: TransformType) -> lis
         return [Transform(TransformType.INTEG, IntegId.NONE)]
     if ttype == TransformType.KE:
         return [Transform(TransformType.KE, KeId.NONE)]
+    if ttype >= TransformType.ADDKE1:  # RFC 9370: an absent additional exchange is NONE
+        return [Transform(ttype, KeId.NONE)]
     return []
 
 
@@ -170,3 +173,19 @@ def offers_group(proposals: Sequence[Proposal], group: int) -> bool:
 def with_spi(proposals: Sequence[Proposal], spi: bytes) -> tuple[Proposal, ...]:
     """Copies of ``proposals`` carrying ``spi`` (Child SA proposals name the sender's SPI)."""
     return tuple(Proposal(p.number, p.protocol, spi, p.transforms) for p in proposals)
+
+
+def strip_ke(proposal: Proposal) -> Proposal:
+    """The proposal without KE transforms (number and SPI kept)."""
+    transforms = tuple(t for t in proposal.transforms if int(t.type) != TransformType.KE)
+    return Proposal(proposal.number, proposal.protocol, proposal.spi, transforms)
+
+
+def without_ke(proposals: Sequence[Proposal]) -> tuple[Proposal, ...]:
+    """Proposals for the Child SA of IKE_AUTH: no KE transform, since that exchange carries no
+    KE payload (RFC 7296 §1.2); duplicates that leaves behind are dropped, numbers kept dense."""
+    out: list[Proposal] = []
+    for proposal in map(strip_ke, proposals):
+        if all(proposal.transforms != p.transforms for p in out):
+            out.append(Proposal(len(out) + 1, proposal.protocol, proposal.spi, proposal.transforms))
+    return tuple(out)

@@ -19,13 +19,16 @@ def start_pair(
     encap: bool | None = None,
     l_extra: Sequence[str] = (),
     r_extra: Sequence[str] = (),
+    charon_extra: str = "",
+    daemon_args: Sequence[str] = (),
     **conf: object,
 ) -> tuple[Peer, Peer]:
     """Start R, then L (the initiator) of ``pair``; returns (L, R).
 
     strongSwan's kernel-libipsec can only install UDP-encapsulated SAs (LAB.md), so a Petrel
     initiating to it forces encapsulation unless a NAT does that anyway (``encap`` overrides).
-    ``conf`` goes to :func:`strongswan_pair_confs` (proposals, esp_proposals, v6, …).
+    ``conf`` goes to :func:`strongswan_pair_confs` (proposals, esp_proposals, v6, …);
+    ``charon_extra`` to every charon's strongswan.conf, ``daemon_args`` to every Petrel.
     """
     l_kind, r_kind = pair.split("->")
     if encap is None:
@@ -39,9 +42,9 @@ def start_pair(
         (l_kind, lab.left, "left", l_conf),
     ):
         if kind == "petrel":
-            peers.append(PetrelPeer(lab, host.ns, name, text).start())
+            peers.append(PetrelPeer(lab, host.ns, name, text, daemon_args=daemon_args).start())
         else:
-            swan = StrongSwan(lab, host.ns, name, text).start()
+            swan = StrongSwan(lab, host.ns, name, text, charon_extra).start()
             swan.load()
             peers.append(swan)
     right, left = peers

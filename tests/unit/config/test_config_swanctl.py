@@ -276,6 +276,12 @@ def line_of(text: str, needle: str) -> int:
         (conf(conn="childless = force"), "childless", "connections.c.childless", "not supported"),
         (conf(conn="unique = replace"), "unique", "connections.c.unique", "not supported yet"),
         (
+            conf(conn="proposals = aes256gcm16-prfsha256-x25519-ke1_mlkem768"),
+            "proposals",
+            "connections.c.proposals",
+            "RFC 9370",
+        ),
+        (
             conf(child="mode = transport"),
             "mode",
             "connections.c.children.net.mode",

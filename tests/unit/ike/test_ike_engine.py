@@ -127,6 +127,8 @@ def of_type(events, kind):
         ("aes256gcm16-prfsha256-x25519", "aes256gcm16"),
         ("aes128-sha256-modp2048", "aes128-sha256"),
         ("chacha20poly1305-prfsha256-ecp256", "chacha20poly1305"),
+        ("aes256gcm16-prfsha384-mlkem768", "aes256gcm16-mlkem1024"),
+        ("aes256-sha512-modp3072", "aes256ctr-sha384-ecp384"),
     ],
 )
 def test_tunnel_established_with_matching_child_keys(ike: str, esp: str) -> None:
@@ -144,6 +146,8 @@ def test_tunnel_established_with_matching_child_keys(ike: str, esp: str) -> None
     assert l_child.inbound.encr_key == r_child.outbound.encr_key
     assert l_child.outbound.integ_key == r_child.inbound.integ_key
     assert l_child.outbound.encr_key != l_child.inbound.encr_key
+    # IKE_AUTH carries no KE payload, so its Child SA proposals carry no KE (RFC 7296 §1.2).
+    assert all(c.algorithms.ke is None for engine in (left, right) for _, c in engine.child_sas())
     assert [str(s) for s in l_child.local_ts] == ["198.51.100.1/32"]
     assert [str(s) for s in r_child.local_ts] == ["203.0.113.1/32"]
     assert not l_child.encap
