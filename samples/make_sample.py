@@ -34,7 +34,7 @@ from petrel.crypto.ke import key_exchange_from_private
 from petrel.crypto.nat import nat_detection_hash
 from petrel.crypto.prf import prf_spec
 from petrel.crypto.sk import SkCipher
-from petrel.decode.keys import IkeSaKeys
+from petrel.decode.keys import EspSaKeys, IkeSaKeys
 from petrel.esp.sa import OutboundSa
 from petrel.wire.codec import encode_header, encode_message, encode_payloads, sk_generic_header
 from petrel.wire.payloads import (
@@ -182,10 +182,8 @@ def ping(src: str, dst: str, ident: int, reply: bool) -> bytes:
 
 def esp_sa_line(src: str, dst: str, spi: bytes, key: bytes) -> str:
     """One Wireshark ``esp_sa`` row for an AES-GCM-16 Child SA (key includes the salt)."""
-    return (
-        f'"IPv4","{src}","{dst}","0x{spi.hex()}","AES-GCM with 16 octet ICV [RFC4106]",'
-        f'"0x{key.hex()}","NULL",""'
-    )
+    spi_value = int.from_bytes(spi, "big")
+    return EspSaKeys.for_sa(src, dst, spi_value, EncrId.AES_GCM_16, key, 0, b"").to_line()
 
 
 def build() -> tuple[list[Datagram], IkeSaKeys, list[str]]:

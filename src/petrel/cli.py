@@ -32,7 +32,11 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         fragment_size=args.fragment_size,
     )
     options = DaemonOptions(
-        control_socket=args.socket, tun_name=args.tun, engine=engine, udp_gso=args.udp_gso
+        control_socket=args.socket,
+        tun_name=args.tun,
+        engine=engine,
+        udp_gso=args.udp_gso,
+        save_keys=args.save_keys,
     )
     asyncio.run(Daemon(config, options).run())
     return 0
@@ -189,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--udp-gso",
         action="store_true",
         help="send UDP-encapsulated ESP in GSO batches (experimental, see README)",
+    )
+    daemon.add_argument(
+        "--save-keys",
+        metavar="DIR",
+        help="write every SA's keys to DIR in Wireshark's key-table formats (debugging only: "
+        "whoever reads them can decrypt the traffic)",
     )
     daemon.add_argument(
         "--fragment-size",

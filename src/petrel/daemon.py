@@ -25,6 +25,7 @@ from .ike import events as ev
 from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
 from .policy.selectors import resolve_dynamic
 from .ratelimit import DropLog
+from .savekeys import KeySaver
 
 log = logging.getLogger("petrel.daemon")
 net_log = logging.getLogger("petrel.net")
@@ -41,6 +42,7 @@ class DaemonOptions:
     outer_mtu: int = DEFAULT_OUTER_MTU
     ike_port: int = 500
     udp_gso: bool = False  # batch UDP-encapsulated ESP with UDP_SEGMENT (see dataplane)
+    save_keys: str | None = None  # folder for Wireshark key tables (debugging, opt-in)
     nat_port: int = NAT_T_PORT
     engine: EngineSettings = field(default_factory=EngineSettings)
 
@@ -62,6 +64,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._acquiring: set[tuple[str, str]] = set()
         self.send_failures = DropLog(net_log)
+        self.key_saver = KeySaver(self.options.save_keys) if self.options.save_keys else None
         # pyroute2's synchronous API cannot run inside a running loop: one worker thread
         # serialises every netlink call.
         self._netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
@@ -240,6 +243,8 @@ class Daemon:
             )
 
     def _on_event(self, event: ev.Event) -> None:
+        if self.key_saver is not None:
+            self._save_keys(event)
         dataplane = self.dataplane
         if dataplane is None:
             pass
@@ -260,6 +265,16 @@ class Daemon:
             self._acquiring = {a for a in self._acquiring if a[0] != event.name}
         if self.control is not None:
             self.control.on_event(event)  # type: ignore[attr-defined]
+
+    def _save_keys(self, event: ev.Event) -> None:
+        assert self.key_saver is not None
+        if isinstance(event, ev.ChildSaUp):
+            self.key_saver.child_sa(event)
+        elif isinstance(event, ev.IkeSaUp | ev.IkeSaRekeyed):
+            ike_id = event.ike_id if isinstance(event, ev.IkeSaUp) else event.new_ike_id
+            sa = next((s for s in self.engine.ike_sas() if s.ike_id == ike_id), None)
+            if sa is not None:
+                self.key_saver.ike_sa(sa)
 
     def _arm_timer(self) -> None:
         assert self.loop is not None

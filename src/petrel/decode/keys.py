@@ -161,6 +161,45 @@ class EspSaKeys:
         spi = "*" if self.spi is None else f"0x{self.spi:08x}"
         return f"EspSaKeys({self.src} -> {self.dst}, spi={spi}, {self.encr_name})"
 
+    def to_line(self) -> str:
+        """The row as Wireshark's ``esp_sa`` UAT file holds it."""
+        spi = "*" if self.spi is None else f"0x{self.spi:08x}"
+        auth_key = f"0x{self.auth_key.hex()}" if self.auth_key else ""
+        return (
+            f'"{self.family}","{self.src}","{self.dst}","{spi}","{self.encr_name}",'
+            f'"0x{self.encr_key.hex()}","{self.auth_name}","{auth_key}"'
+        )
+
+    @classmethod
+    def for_sa(
+        cls,
+        src: str,
+        dst: str,
+        spi: int,
+        encr: int,
+        encr_key: bytes,
+        integ: int,
+        auth_key: bytes,
+    ) -> EspSaKeys:
+        """A row for one ESP SA; raises KeyFileError when Wireshark has no name for it."""
+        encr_name = next((n for n, v in ESP_ENCR_NAMES.items() if v == encr), None)
+        auth_name = next((n for n, v in ESP_AUTH_NAMES.items() if v == integ), None)
+        if encr_name is None or auth_name is None:
+            raise KeyFileError("Wireshark has no name for these ESP algorithms")
+        family = "IPv6" if ":" in src else "IPv4"
+        return cls(
+            family,
+            src,
+            dst,
+            spi,
+            encr_name,
+            EncrId(encr),
+            encr_key,
+            auth_name,
+            IntegId(integ),
+            auth_key,
+        )
+
 
 def _unescape(text: str) -> str:
     return re.sub(
