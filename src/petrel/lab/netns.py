@@ -330,6 +330,8 @@ class Capture:
             "-n",
             "-U",
             "--immediate-mode",
+            "-B",
+            "65536",  # KiB of capture buffer: a 10 MiB transfer must not overrun it
             "-Z",
             "root",
             "-s",
