@@ -17,7 +17,7 @@ import dpkt
 import pytest
 
 from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_pair_confs, wait_for
-from petrel.lab.pairs import PAIRS, petrel_sas, start_pair
+from petrel.lab.pairs import PAIRS, Peer, petrel_sas, start_pair
 
 MARKER = b"PETREL-CLEARTEXT-MARKER-51e9"
 ND_MLD = {130, 131, 132, 133, 134, 135, 136, 143}
@@ -26,6 +26,17 @@ SUITES = {
     "cbc-modp2048": ("aes128-sha256-modp2048", "aes128-sha256"),
     "chacha-ecp256": ("chacha20poly1305-prfsha256-ecp256", "chacha20poly1305"),
 }
+
+
+def reconfigure(peer: Peer, pattern: str, replacement: str) -> None:
+    """Rewrite ``peer``'s swanctl.conf (a regex substitution) and make it take effect:
+    strongSwan reloads it, Petrel restarts with it."""
+    peer.conf.write_text(re.sub(pattern, replacement, peer.conf.read_text()))
+    if isinstance(peer, PetrelPeer):
+        peer.stop()
+        peer.start()
+    else:
+        peer.load()
 
 
 def petrel_of(left: object, right: object) -> PetrelPeer:
@@ -106,14 +117,7 @@ def test_ipv6_tunnel(lab: Lab, pair: str) -> None:
 @pytest.mark.parametrize("pair", PAIRS)
 def test_wrong_psk_is_authentication_failed(lab: Lab, pair: str) -> None:
     left, right = start_pair(lab, pair)
-    # Change the PSK of R only.
-    text = re.sub(r"secret = \S+", "secret = a-different-secret", right.conf.read_text())  # type: ignore[attr-defined]
-    right.conf.write_text(text)  # type: ignore[attr-defined]
-    if isinstance(right, PetrelPeer):
-        right.stop()
-        right.start()
-    else:
-        right.load()  # type: ignore[attr-defined]
+    reconfigure(right, r"secret = \S+", "secret = a-different-secret")  # R's PSK only
     assert not left.initiate("net", timeout=10)  # type: ignore[attr-defined]
     for peer in (left, right):
         if isinstance(peer, PetrelPeer):
@@ -134,14 +138,7 @@ def test_no_common_proposal(lab: Lab, pair: str) -> None:
         (left, "aes128-sha256-modp2048"),
         (right, "aes256gcm16-prfsha384-ecp384"),
     ):
-        peer.conf.write_text(  # type: ignore[attr-defined]
-            peer.conf.read_text().replace("aes256gcm16-prfsha256-x25519", proposal)  # type: ignore[attr-defined]
-        )
-        if isinstance(peer, PetrelPeer):
-            peer.stop()
-            peer.start()
-        else:
-            peer.load()
+        reconfigure(peer, "aes256gcm16-prfsha256-x25519", proposal)
     assert not left.initiate("net", timeout=10)  # type: ignore[attr-defined]
     logs = left.log_text() + right.log_text()  # type: ignore[attr-defined]
     assert "NO_PROPOSAL_CHOSEN" in logs, logs[-3000:]
@@ -159,14 +156,7 @@ def test_invalid_ke_payload_then_retry_succeeds(lab: Lab, pair: str) -> None:
         (left, "aes256gcm16-prfsha256-x25519-ecp256"),
         (right, "aes256gcm16-prfsha256-ecp256"),
     ):
-        peer.conf.write_text(  # type: ignore[attr-defined]
-            peer.conf.read_text().replace("aes256gcm16-prfsha256-x25519", proposal)  # type: ignore[attr-defined]
-        )
-        if isinstance(peer, PetrelPeer):
-            peer.stop()
-            peer.start()
-        else:
-            peer.load()
+        reconfigure(peer, "aes256gcm16-prfsha256-x25519", proposal)
     assert left.initiate("net"), left.log_text()[-3000:]  # type: ignore[attr-defined]
     logs = left.log_text() + right.log_text()  # type: ignore[attr-defined]
     assert "INVALID_KE_PAYLOAD" in logs or "KE group" in logs, logs[-3000:]

@@ -424,27 +424,20 @@ class CreateChildMixin:
             return
         # Both sides rekeyed ``old``: the new SA created with the lowest of the four nonces is
         # redundant; its initiator deletes it.  The winner's initiator deletes the old SA.
-        if ours.lowest_nonce() < theirs.lowest_nonce():
-            log.info(
-                "rekey collision on %s{%d}: ours {%d} loses, peer's {%d} stays",
-                old.config.name,
-                old.child_id,
-                ours.child_id,
-                theirs.child_id,
-            )
-            old.replacement = theirs.child_id
-            old.state = "REKEYED"
+        lost = ours.lowest_nonce() < theirs.lowest_nonce()
+        log.info(
+            "rekey collision on %s{%d}: ours {%d} %s the peer's {%d}",
+            old.config.name,
+            old.child_id,
+            ours.child_id,
+            "loses to" if lost else "wins over",
+            theirs.child_id,
+        )
+        old.replacement = (theirs if lost else ours).child_id
+        old.state = "REKEYED"
+        if lost:
             self._send_child_delete(sa, ours, now, "redundant after a rekey collision")
         else:
-            log.info(
-                "rekey collision on %s{%d}: ours {%d} wins over the peer's {%d}",
-                old.config.name,
-                old.child_id,
-                ours.child_id,
-                theirs.child_id,
-            )
-            old.replacement = ours.child_id
-            old.state = "REKEYED"
             self._send_child_delete(sa, old, now, "rekeyed", linger=True)
 
     # ---------------------------------------------------------------- deletes
