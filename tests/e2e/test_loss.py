@@ -14,26 +14,13 @@ import time
 import pytest
 
 from petrel.lab import Lab, PetrelPeer, wait_for
-from petrel.lab.pairs import Peer, logs, petrel_sas, start_pair
+from petrel.lab.pairs import FAST_RETRANSMIT, Peer, logs, petrel_sas, start_pair
 
 LOSS_PERCENT = 20
 MIN_ROUNDS = 3
 MAX_ROUNDS = 8  # more rounds only until the initiator has retransmitted at least once
 # Retransmits at 4, 7.2, 13, 23, 42 s (timeout 4 s, back-off 1.8, 5 tries) before giving up.
 INITIATE_TIMEOUT = 120
-# Both sides retransmit after 1 s, back-off 1.4, 8 tries (~35 s in all) instead of the default
-# 4 s / 1.8 / 5 (~165 s), so that an unlucky run of losses still ends inside the timeout.
-FAST_RETRANSMIT = {
-    "charon_extra": "  retransmit_timeout = 1\n  retransmit_base = 1.4\n  retransmit_tries = 8",
-    "daemon_args": (
-        "--retransmit-timeout",
-        "1",
-        "--retransmit-base",
-        "1.4",
-        "--retransmit-tries",
-        "8",
-    ),
-}
 
 
 def set_loss(lab: Lab, percent: int) -> None:

@@ -391,18 +391,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         if sa.state is not IkeState.ESTABLISHED:
             self._destroy(sa, "terminated locally")
             return True
-        sa.state = IkeState.DELETING
-
-        def send_delete(now: float) -> None:
-            self._request(
-                sa,
-                ExchangeType.INFORMATIONAL,
-                [Delete(ProtocolId.IKE)],
-                now,
-                lambda _m, _p, _now: self._destroy(sa, "deleted by us"),
-            )
-
-        self._enqueue(sa, send_delete, now)
+        self._delete_ike(sa, now, "deleted by us")
         return True
 
     def terminate_all(self, now: float) -> None:
@@ -485,13 +474,16 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         payloads: Sequence[Payload],
         now: float,
         on_response: Callable[[Message, tuple[Payload, ...], float], None],
+        deletes_ike: bool = False,
     ) -> None:
         assert sa.sk_out is not None
         message_id = sa.next_request_id
         sa.next_request_id += 1
         header = self._header(sa, exchange, message_id, response=False)
         data = self._protect(sa, header, payloads)
-        sa.outstanding = Outstanding(message_id, data, on_response, now, now + self._backoff(1))
+        sa.outstanding = Outstanding(
+            message_id, data, on_response, now, now + self._backoff(1), deletes_ike=deletes_ike
+        )
         self._send(sa, data)
 
     def _respond(self, sa: IkeSa, request: IkeHeader, payloads: Sequence[Payload]) -> None:
@@ -1585,6 +1577,13 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             return
         last = message.payloads[-1] if message.payloads else None
         if not isinstance(last, SK | SKF) or (isinstance(last, SKF) and not sa.fragmentation):
+            if pending.deletes_ike and _only_invalid_ike_spi(message):
+                # §2.21.4: not authentic, but it can only end a deletion we started anyway:
+                # the peer has forgotten the SA (the response to our Delete was lost).
+                log.info("IKE SA %d: peer no longer knows it (INVALID_IKE_SPI)", sa.ike_id)
+                sa.outstanding = None
+                pending.on_response(message, (), now)
+                return
             self.drops.drop("response without an SK payload", now)
             return
         assert sa.sk_in is not None
@@ -1673,6 +1672,13 @@ def _describe_proposal(proposal: Proposal) -> str:
         return format_proposal(proposal)
     except (ValueError, KeyError):
         return "/".join(f"{int(t.type)}:{int(t.id)}" for t in proposal.transforms)
+
+
+def _only_invalid_ike_spi(message: Message) -> bool:
+    """An unprotected INFORMATIONAL carrying just INVALID_IKE_SPI (§2.21.4)."""
+    return message.header.exchange == ExchangeType.INFORMATIONAL and [
+        n.notify_type for n in message.notifies()
+    ] == [NotifyType.INVALID_IKE_SPI]
 
 
 def _packed(address: str) -> bytes:

@@ -282,6 +282,7 @@ class IkeRekeyMixin:
                 [Delete(ProtocolId.IKE)],
                 now,
                 lambda _m, _p, _now: self._destroy(sa, reason),
+                deletes_ike=True,
             )
 
         self._enqueue(sa, send, now)

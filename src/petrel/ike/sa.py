@@ -41,6 +41,7 @@ class Outstanding:
     next_send: float
     tries: int = 1
     give_up_at: float | None = None  # a liveness check gives up after dpd_timeout
+    deletes_ike: bool = False  # the Delete of this IKE SA (§1.4.1)
 
 
 @dataclass

@@ -8,9 +8,9 @@ from petrel.config.swanctl import parse_swanctl
 from petrel.crypto.sk import SkCipher
 from petrel.ike import events as ev
 from petrel.ike.engine import EngineSettings, IkeEngine
-from petrel.ike.protect import build_protected
+from petrel.ike.protect import build_plain, build_protected
 from petrel.wire.codec import decode_message
-from petrel.wire.payloads import FLAG_INITIATOR, IkeHeader, Notify
+from petrel.wire.payloads import FLAG_INITIATOR, FLAG_RESPONSE, IkeHeader, Notify
 from petrel.wire.registry import ExchangeType, NotifyType
 
 LEFT = ("192.0.2.1", 500)
@@ -371,6 +371,81 @@ def test_ike_rekey_moves_children_and_keeps_working(by_left: bool) -> None:
     assert left.rekey_child(sa.ike_id, child.child_id, 2.0)
     pump(left, right, now=2.0)
     assert len(installed(left)) == 1 and paired(left, right)
+
+
+@pytest.mark.parametrize("peer_answers", [True, False])
+def test_lost_response_to_delete_of_rekeyed_ike_sa(peer_answers: bool) -> None:
+    """The peer deletes the old IKE SA on our Delete; when its response is lost the peer no
+    longer knows the SPIs (§2.21). Petrel answers a retransmit with INVALID_IKE_SPI, which ends
+    the deletion at once; strongSwan stays silent, and the retransmissions give up. Either way
+    only the superseded SA goes: no dpd_action, no new initiation, the new IKE SA and the
+    moved Child SA untouched."""
+    settings = EngineSettings(retransmit_timeout=1.0, retransmit_tries=2)
+    restart = "aes256gcm16\n        dpd_action = restart\n        close_action = start"
+    left, right = engines(left_kw={"esp": restart}, settings=settings)
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    left.take_events()
+    child_spis = installed(left)
+    assert left.rekey_ike(left.ike_sas()[0].ike_id, 1.0)
+
+    def delete_response(dgram) -> bool:
+        header = strip(dgram.data)
+        return (
+            dgram.local == RIGHT
+            and header[18] == ExchangeType.INFORMATIONAL
+            and bool(header[19] & 0x20)
+        )
+
+    pump(left, right, now=1.0, drop=delete_response)
+    assert len(right.ike_sas()) == 1
+    assert sorted(sa.state.label for sa in left.ike_sas()) == ["DELETING", "ESTABLISHED"]
+    now, sends = 1.0, 0
+    while len(left.ike_sas()) > 1:
+        deadline = left.next_timer()
+        assert deadline is not None and deadline < 20
+        now = deadline
+        left.handle_timer(now)
+        for dgram in left.take_datagrams():
+            sends += 1
+            right.receive(strip(dgram.data), dgram.remote, dgram.local, now)
+        for answer in right.take_datagrams():
+            assert decode_message(strip(answer.data)).notifies()[0].notify_type == (
+                NotifyType.INVALID_IKE_SPI
+            )
+            if peer_answers:
+                left.receive(strip(answer.data), answer.remote, answer.local, now)
+    assert sends == (1 if peer_answers else 2)  # the first retransmit, or all of them
+    (new_l,), (new_r,) = left.ike_sas(), right.ike_sas()
+    assert (new_l.spi_i, new_l.spi_r) == (new_r.spi_i, new_r.spi_r)
+    assert installed(left) == child_spis and paired(left, right)
+    events = left.take_events()
+    assert not of_type(events, ev.IkeSaDown) and not of_type(events, ev.ChildSaDown)
+    left.handle_timer(now + 5.0)
+    assert not left.take_datagrams()  # no restart was started
+
+
+def test_invalid_ike_spi_does_not_end_an_ike_sa_in_use() -> None:
+    """An unauthenticated INVALID_IKE_SPI answering anything but our Delete is dropped."""
+    left, _right, _, _ = established()
+    (sa,) = left.ike_sas()
+    assert left.rekey_child(sa.ike_id, left.child_sas()[0][1].child_id, 1.0)
+    (request,) = left.take_datagrams()
+    header = decode_message(strip(request.data)).header
+    forged = build_plain(
+        IkeHeader(
+            header.spi_i,
+            header.spi_r,
+            0,
+            ExchangeType.INFORMATIONAL,
+            header.message_id,
+            FLAG_RESPONSE,
+        ),
+        [Notify(NotifyType.INVALID_IKE_SPI)],
+    )
+    left.receive(forged, LEFT, RIGHT, 1.0)
+    assert left.drops.counts["response without an SK payload"] == 1
+    assert left.ike_sas()[0].state.label == "ESTABLISHED" and left.ike_sas()[0].outstanding
 
 
 @pytest.mark.parametrize("repeat", range(6))
