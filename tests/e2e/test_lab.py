@@ -9,18 +9,16 @@ from __future__ import annotations
 import dpkt
 import pytest
 
-from petrel.lab import Lab, StrongSwan, strongswan_pair_confs
+from petrel.lab import Lab, StrongSwan
+from petrel.lab.pairs import start_pair
 
 MARKER = b"PETREL-PLAINTEXT-MARKER-7f3a"
 ND_MLD = {130, 131, 132, 133, 134, 135, 136, 143}  # ICMPv6 MLD and neighbour discovery
 
 
 def _start_pair(lab: Lab) -> tuple[StrongSwan, StrongSwan]:
-    l_conf, r_conf = strongswan_pair_confs(lab)
-    left = StrongSwan(lab, lab.left.ns, "left", l_conf).start()
-    right = StrongSwan(lab, lab.right.ns, "right", r_conf).start()
-    left.load()
-    right.load()
+    left, right = start_pair(lab, "strongswan->strongswan")
+    assert isinstance(left, StrongSwan) and isinstance(right, StrongSwan)
     assert left.initiate("net"), left.log_text()[-4000:]
     return left, right
 

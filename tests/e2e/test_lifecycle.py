@@ -103,16 +103,10 @@ class Traffic:
         return [i["sum"]["bits_per_second"] for i in result["intervals"]]
 
 
-def petrel_to_strongswan(
-    lab: Lab, l_extra=(), r_extra=(), child_extra=(), charon_extra: str = "", daemon_args=(), **kw
-) -> tuple[PetrelPeer, StrongSwan]:
-    l_conf, _ = strongswan_pair_confs(
-        lab, conn_extra=["encap = yes", *l_extra], child_extra=list(child_extra), **kw
-    )
-    _, r_conf = strongswan_pair_confs(lab, conn_extra=list(r_extra), **kw)
-    swan = StrongSwan(lab, lab.right.ns, "right", r_conf, charon_extra).start()
-    swan.load()
-    petrel = PetrelPeer(lab, lab.left.ns, "left", l_conf, daemon_args=daemon_args).start()
+def petrel_to_strongswan(lab: Lab, child_extra=(), **kw) -> tuple[PetrelPeer, StrongSwan]:
+    """Petrel initiates to strongSwan; ``child_extra`` (lifetimes etc.) on Petrel's side only."""
+    petrel, swan = start_pair(lab, "petrel->strongswan", l_child_extra=child_extra, **kw)
+    assert isinstance(petrel, PetrelPeer) and isinstance(swan, StrongSwan)
     return petrel, swan
 
 

@@ -30,6 +30,8 @@ def start_pair(
     encap: bool | None = None,
     l_extra: Sequence[str] = (),
     r_extra: Sequence[str] = (),
+    child_extra: Sequence[str] = (),
+    l_child_extra: Sequence[str] = (),
     charon_extra: str = "",
     daemon_args: Sequence[str] = (),
     **conf: object,
@@ -38,15 +40,27 @@ def start_pair(
 
     strongSwan's kernel-libipsec can only install UDP-encapsulated SAs (LAB.md), so a Petrel
     initiating to it forces encapsulation unless a NAT does that anyway (``encap`` overrides).
-    ``conf`` goes to :func:`strongswan_pair_confs` (proposals, esp_proposals, v6, …);
-    ``charon_extra`` to every charon's strongswan.conf, ``daemon_args`` to every Petrel.
+    ``conf`` goes to :func:`strongswan_pair_confs` (proposals, esp_proposals, v6, …) for both
+    sides, as do the child lines ``child_extra``; ``l_extra``/``r_extra`` are connection lines
+    for one side and ``l_child_extra`` child lines for L only; ``charon_extra`` goes to every
+    charon's strongswan.conf, ``daemon_args`` to every Petrel.
     """
     l_kind, r_kind = pair.split("->")
     if encap is None:
         encap = (l_kind, r_kind) == ("petrel", "strongswan") and not lab.nat
     left_extra = [*l_extra, *(["encap = yes"] if encap else [])]
-    l_conf, _ = strongswan_pair_confs(lab, conn_extra=left_extra, **conf)  # type: ignore[arg-type]
-    _, r_conf = strongswan_pair_confs(lab, conn_extra=list(r_extra), **conf)  # type: ignore[arg-type]
+    l_conf, _ = strongswan_pair_confs(
+        lab,
+        conn_extra=left_extra,
+        child_extra=[*child_extra, *l_child_extra],
+        **conf,  # type: ignore[arg-type]
+    )
+    _, r_conf = strongswan_pair_confs(
+        lab,
+        conn_extra=list(r_extra),
+        child_extra=list(child_extra),
+        **conf,  # type: ignore[arg-type]
+    )
     peers: list[Peer] = []
     for kind, host, name, text in (
         (r_kind, lab.right, "right", r_conf),
