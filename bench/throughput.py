@@ -17,15 +17,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from petrel.lab import (
-    Lab,
-    PetrelPeer,
-    StrongSwan,
-    run_in,
-    strongswan_available,
-    strongswan_pair_confs,
-    wait_for,
-)
+from petrel.lab import Lab, run_in, strongswan_available, wait_for
+from petrel.lab.pairs import logs, start_pair
 
 REFERENCE = "strongswan-strongswan"
 
@@ -47,46 +40,17 @@ def inner(lab: Lab) -> Endpoints:
     return Endpoints(lab.left.ns, lab.left.inner4, lab.right.ns, lab.right.inner4)
 
 
-def strongswan_strongswan(lab: Lab) -> Endpoints:
-    """charon (kernel-libipsec, userspace ESP-in-UDP) on both sides, PSK, AES-256-GCM."""
-    l_conf, r_conf = strongswan_pair_confs(lab)
-    left = StrongSwan(lab, lab.left.ns, "left", l_conf).start()
-    right = StrongSwan(lab, lab.right.ns, "right", r_conf).start()
-    left.load()
-    right.load()
-    if not left.initiate("net"):
-        raise RuntimeError("strongSwan pair did not come up:\n" + left.log_text()[-3000:])
-    return inner(lab)
+def _pair(pair: str, daemon_args: tuple[str, ...] = ()) -> PairRunner:
+    """L of ``pair`` (see :data:`petrel.lab.pairs.PAIRS`) initiates; PSK, AES-256-GCM. Petrel
+    daemons log nothing but warnings, as a production daemon would."""
 
+    def run(lab: Lab) -> Endpoints:
+        left, right = start_pair(lab, pair, daemon_args=("--log", "0", *daemon_args))
+        if not left.initiate("net"):
+            raise RuntimeError(f"{pair} did not come up:\n" + logs(left, right))
+        return inner(lab)
 
-def _petrel_pair(lab: Lab, right_is_petrel: bool, args: tuple[str, ...] = ()) -> Endpoints:
-    """Petrel on L initiating; R is Petrel or strongSwan. AES-256-GCM, PSK."""
-    extra = [] if right_is_petrel else ["encap = yes"]  # kernel-libipsec needs UDP encap
-    l_conf, _ = strongswan_pair_confs(lab, conn_extra=extra)
-    _, r_conf = strongswan_pair_confs(lab)
-    if right_is_petrel:
-        PetrelPeer(lab, lab.right.ns, "right", r_conf, log="0").start()
-    else:
-        StrongSwan(lab, lab.right.ns, "right", r_conf).start().load()
-    left = PetrelPeer(lab, lab.left.ns, "left", l_conf, log="0", daemon_args=args).start()
-    if not left.initiate("net"):
-        raise RuntimeError("Petrel pair did not come up:\n" + left.log_text()[-3000:])
-    return inner(lab)
-
-
-def petrel_strongswan(lab: Lab) -> Endpoints:
-    """Petrel (userspace ESP over TUN, UDP 4500) ↔ charon (kernel-libipsec)."""
-    return _petrel_pair(lab, right_is_petrel=False)
-
-
-def petrel_strongswan_gso(lab: Lab) -> Endpoints:
-    """As petrel-strongswan, Petrel sending in UDP GSO batches (``--udp-gso``)."""
-    return _petrel_pair(lab, right_is_petrel=False, args=("--udp-gso",))
-
-
-def petrel_petrel(lab: Lab) -> Endpoints:
-    """Petrel ↔ Petrel: userspace ESP over raw IP protocol 50 (no NAT, no forced encap)."""
-    return _petrel_pair(lab, right_is_petrel=True)
+    return run
 
 
 def plain_veth(lab: Lab) -> Endpoints:
@@ -95,10 +59,14 @@ def plain_veth(lab: Lab) -> Endpoints:
 
 
 PAIRS: dict[str, PairRunner] = {
-    REFERENCE: strongswan_strongswan,
-    "petrel-strongswan": petrel_strongswan,
-    "petrel-strongswan-gso": petrel_strongswan_gso,
-    "petrel-petrel": petrel_petrel,
+    # charon (kernel-libipsec, userspace ESP-in-UDP) on both sides: the reference
+    REFERENCE: _pair("strongswan->strongswan"),
+    # Petrel (userspace ESP over TUN, UDP 4500) ↔ charon
+    "petrel-strongswan": _pair("petrel->strongswan"),
+    # the same, Petrel sending in UDP GSO batches
+    "petrel-strongswan-gso": _pair("petrel->strongswan", ("--udp-gso",)),
+    # Petrel ↔ Petrel: ESP over raw IP protocol 50 (no NAT, no forced encapsulation)
+    "petrel-petrel": _pair("petrel->petrel"),
     "veth-no-ipsec": plain_veth,
 }
 
