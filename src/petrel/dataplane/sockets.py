@@ -31,6 +31,7 @@ _GSO_SIZE = struct.Struct("=H")
 _IN_PKTINFO = struct.Struct("=i4s4s")  # ipi_ifindex, ipi_spec_dst, ipi_addr
 _IN6_PKTINFO = struct.Struct("=16sI")  # ipi6_addr, ipi6_ifindex
 _ANC_SIZE = socket.CMSG_SPACE(_IN6_PKTINFO.size) + socket.CMSG_SPACE(_IN_PKTINFO.size)
+_MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: `flags & IntFlag` costs an enum call per packet
 _TRANSIENT_ERRORS = frozenset(
     {errno.EAGAIN, errno.ENOBUFS, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED}
 )
@@ -50,6 +51,7 @@ class DatagramEndpoint:
     __slots__ = (
         "_buf",
         "_cmsg_cache",
+        "_local_cache",
         "_view",
         "family",
         "gso",
@@ -71,6 +73,7 @@ class DatagramEndpoint:
         self._buf = bytearray(65535)
         self._view = memoryview(self._buf)
         self._cmsg_cache: dict[str, list[tuple[int, int, bytes]]] = {}
+        self._local_cache: dict[bytes, Address] = {}  # raw IPv4: packed destination → address
         self.send_errors: Counter[str] = Counter()
         self.gso = sock.type == socket.SOCK_DGRAM  # UDP GSO until the kernel refuses it
 
@@ -93,7 +96,7 @@ class DatagramEndpoint:
                 if exc.errno in _TRANSIENT_ERRORS:
                     continue
                 raise
-            if flags & socket.MSG_TRUNC:
+            if flags & _MSG_TRUNC:
                 continue
             if self.raw_ip_header:
                 # Raw IPv4 sockets deliver the IP header (RFC 791 §3.1): strip it, take the
@@ -103,7 +106,15 @@ class DatagramEndpoint:
                 ihl = (self._buf[0] & 0x0F) * 4
                 if ihl < 20 or n < ihl:
                     continue
-                local = (socket.inet_ntop(socket.AF_INET, view[16:20]), 0)
+                packed = bytes(view[16:20])
+                local = self._local_cache.get(packed)
+                if local is None:
+                    if len(self._local_cache) >= 64:
+                        self._local_cache.clear()
+                    local = self._local_cache[packed] = (
+                        socket.inet_ntop(socket.AF_INET, packed),
+                        0,
+                    )
                 out.append((bytes(view[ihl:n]), (addr[0], 0), local))
                 continue
             src = (addr[0], 0 if self.raw else addr[1])

@@ -31,6 +31,7 @@ _IPV6_SKIPPABLE = frozenset((0, 43, 60))  # hop-by-hop, routing, destination opt
 _IPV6_FRAGMENT = 44
 _MAX_EXTENSION_HEADERS = 8
 _PORTS = struct.Struct("!HH")
+_IPV4_FIELDS = struct.Struct("!6xHxB2x4s4s")  # flags+fragment offset, protocol, source, dest
 
 
 def _rule(sel: Selector) -> _Rule:
@@ -178,9 +179,8 @@ def packet_selector_fields(
         offset = (packet[0] & 0x0F) * 4
         if offset < 20 or offset > size:
             raise ValueError("bad IPv4 header length")
-        src, dst = bytes(packet[12:16]), bytes(packet[16:20])
-        proto = packet[9]
-        if (packet[6] & 0x1F) or packet[7]:  # non-first fragment: no transport header
+        fragment, proto, src, dst = _IPV4_FIELDS.unpack_from(packet)
+        if fragment & 0x1FFF:  # non-first fragment: no transport header
             return src, dst, proto, 0, 0
     elif version == 6:
         if size < 40:
