@@ -314,22 +314,8 @@ class CreateChildMixin:
             except (InvalidPublicValue, CryptoError):
                 return [Notify(NotifyType.INVALID_SYNTAX)]
             reply_ke.append(KE(int(alg.ke), public))
-        spi_in = self._new_child_spi()
-        new = self._install_child(
-            sa,
-            config,
-            spi_in,
-            int.from_bytes(chosen.spi, "big"),
-            chosen,
-            local_ts,
-            remote_ts,
-            now,
-            announce=False,
-            we_initiated=False,
-            ni=nonce.data,
-            nr=nr,
-            shared=shared,
-            outbound_active=old is None,
+        new = self._accept_child(
+            sa, choice, now, ni=nonce.data, nr=nr, shared=shared, outbound_active=old is None
         )
         self._announce_queue.append(new.child_id)
         if old is not None:
@@ -343,8 +329,39 @@ class CreateChildMixin:
             )
             if old.state in ("REKEYING", "REKEYED") and old.our_rekey is not None:
                 self._after_rekey(sa, old, now)
-        reply = self._child_reply(chosen, spi_in, local_ts, remote_ts)
+        reply = self._child_reply(chosen, new.spi_in, local_ts, remote_ts)
         return [reply[0], Nonce(nr), *reply_ke, *reply[1:]]
+
+    def _accept_child(
+        self: IkeEngine,
+        sa: IkeSa,
+        choice: tuple[ChildConfig, tuple[Selector, ...], tuple[Selector, ...], Proposal],
+        now: float,
+        *,
+        ni: bytes,
+        nr: bytes,
+        shared: bytes = b"",
+        outbound_active: bool = True,
+    ) -> ChildSa:
+        """Responder: install the Child SA of :meth:`_choose_child`'s choice under a fresh
+        inbound SPI; announced by the caller once its response is sent."""
+        config, local_ts, remote_ts, chosen = choice
+        return self._install_child(
+            sa,
+            config,
+            self._new_child_spi(),
+            int.from_bytes(chosen.spi, "big"),
+            chosen,
+            local_ts,
+            remote_ts,
+            now,
+            announce=False,
+            we_initiated=False,
+            ni=ni,
+            nr=nr,
+            shared=shared,
+            outbound_active=outbound_active,
+        )
 
     def _choose_child(
         self: IkeEngine,

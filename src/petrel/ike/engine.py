@@ -1355,23 +1355,9 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         choice = self._choose_child(sa, list(conn.children.values()), payloads, ike_auth=True)
         if isinstance(choice, list):
             return choice
-        config, local_ts, remote_ts, chosen = choice
-        spi_in = self._new_child_spi()
-        self._install_child(
-            sa,
-            config,
-            spi_in,
-            int.from_bytes(chosen.spi, "big"),
-            chosen,
-            local_ts,
-            remote_ts,
-            now,
-            announce=False,
-            we_initiated=False,
-            ni=sa.ni,
-            nr=sa.nr,
-        )
-        return self._child_reply(chosen, spi_in, local_ts, remote_ts)
+        child = self._accept_child(sa, choice, now, ni=sa.ni, nr=sa.nr)
+        _config, local_ts, remote_ts, chosen = choice
+        return self._child_reply(chosen, child.spi_in, local_ts, remote_ts)
 
     def _install_child(
         self,
