@@ -14,8 +14,9 @@ import os
 import shutil
 import time
 
-from .lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_available, strongswan_pair_confs
+from .lab import Lab, StrongSwan, run_in, strongswan_available
 from .lab.netns import tcp_transfer
+from .lab.pairs import start_pair
 
 TRANSFER_BYTES = 20 * 1024 * 1024
 
@@ -62,15 +63,8 @@ def _run_pair(title: str, with_strongswan: bool, seconds: float) -> bool:
     _say(f"== {title} ==")
     with Lab() as lab:
         left_host, right_host = lab.left, lab.right
-        extra = ["encap = yes"] if with_strongswan else []
-        l_conf, _ = strongswan_pair_confs(lab, conn_extra=extra)
-        _, r_conf = strongswan_pair_confs(lab)
-        if with_strongswan:
-            right: PetrelPeer | StrongSwan = StrongSwan(lab, right_host.ns, "right", r_conf).start()
-            right.load()
-        else:
-            right = PetrelPeer(lab, right_host.ns, "right", r_conf, log="1").start()
-        left = PetrelPeer(lab, left_host.ns, "left", l_conf, log="1").start()
+        pair = "petrel->strongswan" if with_strongswan else "petrel->petrel"
+        left, right = start_pair(lab, pair, daemon_args=("--log", "1"))
         _say(
             f"namespaces {left_host.ns} ({left_host.outer4}) and {right_host.ns} "
             f"({right_host.outer4}); protecting {left_host.inner4} <=> {right_host.inner4}"
