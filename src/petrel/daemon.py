@@ -197,8 +197,10 @@ class Daemon:
                     continue
                 if kind is not UdpKind.IKE:
                     continue  # NAT keepalive, or too short to be anything
+                _trace_packet("received", remote, local_addr, len(data))
                 self.engine.receive(bytes(payload), local_addr, remote, now)
             else:
+                _trace_packet("received", remote, local_addr, len(data))
                 self.engine.receive(data, local_addr, remote, now)
         self.flush()
 
@@ -235,6 +237,7 @@ class Daemon:
         if endpoint is None:
             net_log.warning("no socket for %s:%d, datagram dropped", local_host, port)
             return
+        _trace_packet("sending", datagram.local, datagram.remote, len(datagram.data))
         if not endpoint.sendto(datagram.data, datagram.remote, local_host):
             self.send_failures.drop(
                 "IKE datagram not sent (counts as lost; retransmission follows)",
@@ -419,3 +422,9 @@ def _route_source(remote: str) -> str:
     with socket.socket(family, socket.SOCK_DGRAM) as probe:
         probe.connect((remote, 9))
         return str(probe.getsockname()[0])
+
+
+def _trace_packet(verb: str, src: ev.Address, dst: ev.Address, size: int) -> None:
+    """Every IKE datagram at level 2, as charon logs them (ESP is counted, not logged)."""
+    if net_log.isEnabledFor(logging.DEBUG):
+        net_log.debug("%s packet: from %s[%d] to %s[%d] (%d bytes)", verb, *src, *dst, size)

@@ -65,6 +65,7 @@ from ..wire.registry import (
     is_error_notify,
     name_of,
 )
+from ..wire.summary import message_summary
 from . import events as ev
 from .create_child import CreateChildMixin
 from .fragment import (
@@ -408,6 +409,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             return
         header = message.header
         if header.exchange == ExchangeType.IKE_SA_INIT:
+            self._trace("received", None, header, message.payloads)
             if header.is_response:
                 self._init_response(data, message, local, remote, now)
             else:
@@ -498,6 +500,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
     ) -> tuple[bytes, ...]:
         """One SK message, or SKF fragments when both sides support RFC 7383 and it is big."""
         assert sa.sk_out is not None
+        self._trace("sending", sa, header, payloads)
         if not sa.fragmentation:
             return (build_protected(header, payloads, sa.sk_out),)
         version = 6 if ":" in sa.remote[0] else 4
@@ -521,10 +524,28 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         assert sa.sk_in is not None
         last = message.payloads[-1]
         if isinstance(last, SK):
-            return open_protected(data, message, sa.sk_in)
-        reassembler = sa.reassembly(response)
-        result = reassembler.add(data, message, sa.sk_in, now, expected_message_id=expected_id)
-        return None if result is None else result[1]
+            payloads = open_protected(data, message, sa.sk_in)
+        else:
+            reassembler = sa.reassembly(response)
+            result = reassembler.add(data, message, sa.sk_in, now, expected_message_id=expected_id)
+            if result is None:
+                return None
+            payloads = result[1]
+        self._trace("received", sa, message.header, payloads)
+        return payloads
+
+    def _plain(self, sa: IkeSa | None, header: IkeHeader, payloads: Sequence[Payload]) -> bytes:
+        """An unprotected message (IKE_SA_INIT, or an error reply outside any SA)."""
+        self._trace("sending", sa, header, payloads)
+        return build_plain(header, payloads)
+
+    @staticmethod
+    def _trace(verb: str, sa: IkeSa | None, header: IkeHeader, payloads: Sequence[Payload]) -> None:
+        """Every message in and out at level 2 (charon's "parsed"/"generating" lines): payload
+        types only, never their contents."""
+        if log.isEnabledFor(logging.DEBUG):
+            who = f"IKE SA {sa.ike_id}" if sa is not None else "IKE"
+            log.debug("%s: %s %s", who, verb, message_summary(header, payloads))
 
     def _fail(self, sa: IkeSa, notify: int, detail: str, received: bool) -> None:
         self._events.append(ev.NegotiationFailed(sa.ike_id, sa.name, notify, detail, received))
@@ -668,7 +689,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         if exc.notify == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and exc.payload_type is not None:
             notify_data = bytes([exc.payload_type & 0xFF])
         header = IkeHeader(spi_i, _ZERO_SPI, 0, exchange, message_id, FLAG_RESPONSE)
-        self._send_to(build_plain(header, [Notify(exc.notify, notify_data)]), local, remote)
+        self._send_to(self._plain(None, header, [Notify(exc.notify, notify_data)]), local, remote)
 
     def _unknown_spi(
         self, message: Message, local: ev.Address, remote: ev.Address, now: float
@@ -692,7 +713,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             header.message_id,
             FLAG_RESPONSE | (0 if header.is_initiator else FLAG_INITIATOR),
         )
-        self._send_to(build_plain(reply, [Notify(NotifyType.INVALID_IKE_SPI)]), local, remote)
+        self._send_to(self._plain(None, reply, [Notify(NotifyType.INVALID_IKE_SPI)]), local, remote)
 
     # ------------------------------------------------------------------ NAT detection (§2.23)
 
@@ -749,7 +770,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         if conn.fragmentation != "no":
             payloads.append(Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
         header = IkeHeader(sa.spi_i, _ZERO_SPI, 0, ExchangeType.IKE_SA_INIT, 0, FLAG_INITIATOR)
-        data = build_plain(header, payloads)
+        data = self._plain(sa, header, payloads)
         sa.init_request = data
         sa.next_request_id = 1
         sa.outstanding = Outstanding(0, (data,), lambda *_: None, now, now + self._backoff(1))
@@ -1052,14 +1073,14 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         known = self._half_open.get(key)
         if known is not None:
             if known.init_request == data and known.last_response is not None:
-                self._send(known, known.last_response[1])  # retransmitted request (§2.1)
+                self._answer_retransmit(known, 0)
             else:
                 self.drops.drop("IKE_SA_INIT for a half-open SA", now)
             return
 
         def reply(*notifies: Notify) -> None:
             h = IkeHeader(header.spi_i, _ZERO_SPI, 0, ExchangeType.IKE_SA_INIT, 0, FLAG_RESPONSE)
-            self._send_to(build_plain(h, notifies), local, remote)
+            self._send_to(self._plain(None, h, notifies), local, remote)
 
         sa_payload = message.find(SA)
         ke = message.find(KE)
@@ -1162,7 +1183,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         response_header = IkeHeader(
             sa.spi_i, sa.spi_r, 0, ExchangeType.IKE_SA_INIT, 0, FLAG_RESPONSE
         )
-        response = build_plain(response_header, payloads)
+        response = self._plain(sa, response_header, payloads)
         sa.init_response = response
         sa.last_response = (0, (response,))
         sa.expected_peer_id = 1
@@ -1195,7 +1216,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             if sa.last_response[0] == header.message_id and self._retransmission_authentic(
                 sa, data, message
             ):
-                self._send(sa, sa.last_response[1])  # duplicate: answer from the cache (§2.1)
+                self._answer_retransmit(sa, header.message_id)
             return
         if header.message_id != sa.expected_peer_id:
             self.drops.drop(
@@ -1241,6 +1262,17 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
                 f"{name_of(exchange, ExchangeType)} in {sa.state.label}",
             )
             sa.expected_peer_id -= 1
+
+    def _answer_retransmit(self, sa: IkeSa, message_id: int) -> None:
+        """A retransmitted request is answered from the cache, never processed again (§2.1).
+        Logged at level 2 only: replayed requests must not flood the default log."""
+        assert sa.last_response is not None
+        log.debug(
+            "IKE SA %d: received retransmit of request %d, retransmitting response",
+            sa.ike_id,
+            message_id,
+        )
+        self._send(sa, sa.last_response[1])
 
     def _retransmission_authentic(self, sa: IkeSa, data: bytes, message: Message) -> bool:
         """Answer a retransmitted request from the cache only if it is authentic; for a

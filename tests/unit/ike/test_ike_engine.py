@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from petrel.config.swanctl import parse_swanctl
@@ -654,3 +656,24 @@ def test_hostile_datagrams_never_raise_nor_disturb(data: st.DataObject) -> None:
         # far as anyone can tell.  The established SA and its Child SA stay as they were.
         (sa,) = [s for s in engine.ike_sas() if s.state.label == "ESTABLISHED"]
         assert [c.child_id for c in sa.children.values()] == [1]
+
+
+def test_level_2_traces_every_message_by_payload_type(caplog: pytest.LogCaptureFixture) -> None:
+    """charon-style "sending/received <exchange> <request|response> <id> [ payloads ]" lines
+    at level 2 (DEBUG), payload types only; nothing of the kind at the default level."""
+    caplog.set_level(logging.INFO, logger="petrel.ike")
+    established()
+    assert "IKE_SA_INIT request" not in caplog.text
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="petrel.ike")
+    established()
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(
+        line.startswith("IKE SA 1: sending IKE_SA_INIT request 0 [ SA KE No N(NAT_DETECTION")
+        for line in lines
+    ), lines
+    assert any(
+        "received IKE_AUTH request 1 [ IDi" in line and "AUTH SA TSi TSr ]" in line
+        for line in lines
+    ), lines
+    assert any("received IKE_AUTH response 1 [ IDr AUTH SA TSi TSr" in line for line in lines)
