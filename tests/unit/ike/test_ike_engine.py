@@ -119,6 +119,14 @@ def pump(a: IkeEngine, b: IkeEngine, now: float = 0.0, rounds: int = 20, drop=No
     return seen
 
 
+def cross(a: IkeEngine, b: IkeEngine, now: float) -> None:
+    """Both engines' pending requests cross on the wire before either answer is delivered."""
+    a_out, b_out = a.take_datagrams(), b.take_datagrams()
+    for dst, datagrams in ((b, a_out), (a, b_out)):
+        for d in datagrams:
+            dst.receive(strip(d.data), d.remote, d.local, now)
+
+
 def of_type(events, kind):
     return [e for e in events if isinstance(e, kind)]
 
@@ -339,12 +347,7 @@ def test_simultaneous_child_rekey_converges_to_one_pair(repeat: int) -> None:
     r_sa, r_child = right.child_sas()[0]
     assert left.rekey_child(l_sa.ike_id, l_child.child_id, 1.0)
     assert right.rekey_child(r_sa.ike_id, r_child.child_id, 1.0)
-    # Both requests cross on the wire before either response is delivered.
-    l_req, r_req = left.take_datagrams(), right.take_datagrams()
-    for d in l_req:
-        right.receive(strip(d.data), d.remote, d.local, 1.0)
-    for d in r_req:
-        left.receive(strip(d.data), d.remote, d.local, 1.0)
+    cross(left, right, 1.0)
     pump(left, right, now=1.0)
     assert len(installed(left)) == 1, installed(left)
     assert paired(left, right)
@@ -456,11 +459,7 @@ def test_simultaneous_ike_rekey_converges(repeat: int) -> None:
     child_spis = installed(left)
     assert left.rekey_ike(left.ike_sas()[0].ike_id, 1.0)
     assert right.rekey_ike(right.ike_sas()[0].ike_id, 1.0)
-    l_req, r_req = left.take_datagrams(), right.take_datagrams()
-    for d in l_req:
-        right.receive(strip(d.data), d.remote, d.local, 1.0)
-    for d in r_req:
-        left.receive(strip(d.data), d.remote, d.local, 1.0)
+    cross(left, right, 1.0)
     pump(left, right, now=1.0)
     assert len(left.ike_sas()) == 1 and len(right.ike_sas()) == 1
     (l_sa,), (r_sa,) = left.ike_sas(), right.ike_sas()
