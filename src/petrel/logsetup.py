@@ -17,7 +17,7 @@ class _Format(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         subsystem = record.name.rsplit(".", 1)[-1][:4].upper()
         stamp = self.formatTime(record, "%H:%M:%S")
-        return f"{stamp} [{subsystem}] {record.getMessage()}"
+        return f"{stamp}.{int(record.msecs):03d} [{subsystem}] {record.getMessage()}"
 
 
 def parse_levels(spec: str) -> dict[str, int]:

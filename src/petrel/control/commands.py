@@ -10,6 +10,7 @@ import asyncio
 import os
 import platform
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -158,14 +159,7 @@ class ControlCommands:
     def _drops(self) -> dict[str, Any]:
         """Dropped input by reason: IKE messages, and ESP/data-plane packets (Petrel extension)."""
         dataplane = self.daemon.dataplane
-        esp: dict[str, int] = {}
-        if dataplane is not None:
-            esp.update(dataplane.drops.counts)
-            esp.update(dataplane.counts)
-            for child in dataplane.children.values():
-                for reason, count in child.inbound.drops.as_dict().items():
-                    esp[reason] = esp.get(reason, 0) + count
-                esp["outside_selectors"] = esp.get("outside_selectors", 0) + child.policy_drops
+        esp = dataplane.drop_counts() if dataplane is not None else Counter()
         return {
             "ike": {_key(k): str(v) for k, v in self.daemon.engine.drops.counts.items()},
             "esp": {_key(k): str(v) for k, v in esp.items() if v},

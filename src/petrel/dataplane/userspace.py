@@ -92,6 +92,8 @@ class UserspaceDataplane:
         self.children: dict[int, InstalledChild] = {}
         self.drops = DropLog(log)
         self.counts: Counter[str] = Counter()
+        # Drop counts of removed Child SAs, so that statistics never go backwards.
+        self.retired_drops: Counter[str] = Counter()
         self._routes: set[str] = set()
         self.call_later = call_later or (lambda _delay, fn: fn())
         self.on_acquire = on_acquire
@@ -165,11 +167,24 @@ class UserspaceDataplane:
                 del self.children[down.child_id]
             if self.by_spi.get(child.inbound.spi) is child:
                 del self.by_spi[child.inbound.spi]
+            self.retired_drops.update(child.inbound.drops.as_dict())
+            self.retired_drops["outside_selectors"] += child.policy_drops
 
         if down.linger > 0:
             self.call_later(down.linger, forget)
         else:
             forget()
+
+    def drop_counts(self) -> Counter[str]:
+        """Every packet the data plane dropped, by reason: its own drops, each Child SA's
+        inbound drops by reason, and those of Child SAs already removed."""
+        total: Counter[str] = Counter(self.drops.counts)
+        total.update(self.counts)
+        total.update(self.retired_drops)
+        for child in self.children.values():
+            total.update(child.inbound.drops.as_dict())
+            total["outside_selectors"] += child.policy_drops
+        return +total
 
     def _policy(
         self,

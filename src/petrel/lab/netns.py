@@ -606,7 +606,7 @@ class StrongSwan:
             "  }\n"
             "  filelog {\n"
             f"    f {{\n      path = {self.log}\n      default = 1\n      ike = 2\n"
-            "      flush_line = yes\n      time_format = %H:%M:%S\n    }\n"
+            "      flush_line = yes\n      time_format = %H:%M:%S\n      time_add_ms = yes\n    }\n"
             "  }\n"
             "}\n"
         )
