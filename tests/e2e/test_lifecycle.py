@@ -128,10 +128,11 @@ def petrel_to_strongswan(lab: Lab, child_extra=(), **kw) -> tuple[PetrelPeer, St
 def loss_report(lab: Lab, petrel: PetrelPeer, swan: StrongSwan, missing: list[str]) -> str:
     """Where lost pings can have gone: Petrel's drop counters, each namespace's nonzero drop,
     error and overflow counters, and both daemons' log lines around each loss."""
-    lines = [
-        f"unanswered: {missing[:10]}",
-        f"petrel drops: {json.loads(petrel.cli('stats').stdout)['drops']}",
-    ]
+    lines = [f"unanswered: {missing[:10]}"]
+    try:
+        lines.append(f"petrel drops: {json.loads(petrel.cli('stats').stdout)['drops']}")
+    except Exception as exc:  # a dead daemon must not hide the assertion that failed
+        lines.append(f"petrel stats unavailable: {exc}")
     for ns in (lab.left.ns, lab.right.ns):
         counters = run_in(ns, ["nstat", "-asz"], check=False).stdout.splitlines()
         counters += run_in(ns, ["ip", "-s", "-o", "link"], check=False).stdout.splitlines()
