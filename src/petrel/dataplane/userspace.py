@@ -163,8 +163,9 @@ class UserspaceDataplane:
         child.sending = False
 
         def forget() -> None:
-            if self.children.get(down.child_id) is child:
-                del self.children[down.child_id]
+            if self.children.get(down.child_id) is not child:
+                return  # already forgotten (a second removal while it lingered)
+            del self.children[down.child_id]
             if self.by_spi.get(child.inbound.spi) is child:
                 del self.by_spi[child.inbound.spi]
             self.retired_drops.update(child.inbound.drops.as_dict())
