@@ -1,4 +1,5 @@
-"""IKEv2 KDF vectors (/work/shared/vectors/ikev2-kdf.json), AUTH octets and NAT hashes."""
+"""IKEv2 KDF vectors (../shared/vectors/ikev2-kdf.json from the repository root), AUTH octets
+and NAT hashes."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ from petrel.wire.registry import PrfId
 
 h = bytes.fromhex
 
-_VECTORS = Path("/work/shared/vectors/ikev2-kdf.json")
-if not _VECTORS.exists():  # the repository copy, when the shared folder is not mounted
-    _VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "ikev2-kdf.json"
+_REPO = Path(__file__).resolve().parents[3]
+_VECTORS = _REPO.parent / "shared" / "vectors" / "ikev2-kdf.json"
+if not _VECTORS.is_file():
+    pytest.fail(f"KDF vectors missing: {_VECTORS} (the project's shared folder)", pytrace=False)
 _DATA = json.loads(_VECTORS.read_text())
 
 # SHA-224 has no IKEv2 transform ID; the CAVP vectors still exercise prf+ with it.

@@ -7,6 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire_strategies import plain_payloads
 
 from petrel.crypto.encr import encr_spec
 from petrel.crypto.integ import integ_spec
@@ -42,7 +43,6 @@ from petrel.wire.payloads import (
     VendorID,
 )
 from petrel.wire.registry import EncrId, ExchangeType, IntegId, PayloadType
-from petrel.wire.strategies import plain_payloads
 
 MID = 7
 

@@ -6,11 +6,11 @@ import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire_strategies import message_bytes
 
 from petrel.wire.codec import decode_message, decode_payloads, encode_message
 from petrel.wire.errors import DecodeError
 from petrel.wire.registry import NotifyType
-from petrel.wire.strategies import message_bytes
 
 _NOTIFIES = {
     NotifyType.INVALID_SYNTAX,

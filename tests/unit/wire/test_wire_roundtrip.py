@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import (
+    encrypted_payloads,
+    ike_headers,
+    messages,
+    payload_chains,
+    plain_payloads,
+)
 
 from petrel.wire.codec import (
     decode_header,
@@ -14,13 +21,6 @@ from petrel.wire.codec import (
     encode_payloads,
 )
 from petrel.wire.payloads import IKE_HEADER_LEN, Message, Payload
-from petrel.wire.strategies import (
-    encrypted_payloads,
-    ike_headers,
-    messages,
-    payload_chains,
-    plain_payloads,
-)
 
 
 @given(plain_payloads() | encrypted_payloads())

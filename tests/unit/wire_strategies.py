@@ -1,7 +1,8 @@
 """Hypothesis strategies for well-formed IKEv2 payload and message values (tests only).
 
 Every value drawn here satisfies ``decode(encode(v)) == v``; other packages' tests may use them
-to feed engines random but valid messages.  Importing this module requires ``hypothesis``.
+to feed engines random but valid messages (``from wire_strategies import …``: pyproject.toml puts
+tests/unit on pytest's path). Needs ``hypothesis``, a development dependency.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from enum import IntEnum
 
 from hypothesis import strategies as st
 
-from .codec import _DECODERS, encode_message, encode_payloads
-from .payloads import (
+from petrel.wire.codec import _DECODERS, encode_message, encode_payloads
+from petrel.wire.payloads import (
     AUTH,
     CERT,
     CERTREQ,
@@ -43,7 +44,7 @@ from .payloads import (
     UnknownPayload,
     VendorID,
 )
-from .registry import (
+from petrel.wire.registry import (
     AuthMethod,
     CertEncoding,
     CfgAttr,
