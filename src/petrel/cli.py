@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
+from types import FrameType, TracebackType
 
 DEFAULT_SOCKET = os.environ.get("PETREL_VICI", "/run/petrel.vici")
 
@@ -17,11 +20,14 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     from .daemon import Daemon, DaemonOptions
     from .logsetup import setup_logging
 
-    setup_logging(args.log)
+    try:
+        setup_logging(args.log)
+    except ValueError as exc:
+        raise UsageError(f"--log {args.log!r}: {exc}") from None
     try:
         config = load_swanctl(args.config)
     except ConfigError as exc:
-        print(f"petrel: {exc}", file=sys.stderr)
+        print(f"petrel daemon: {exc}", file=sys.stderr)
         return 2
     from .ike.engine import EngineSettings
 
@@ -48,7 +54,11 @@ def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     try:
         return ViciClient(args.socket)
     except OSError as exc:
-        raise SystemExit(f"petrel: cannot reach the daemon at {args.socket}: {exc}") from None
+        reason = exc.strerror or str(exc)
+        hint = "run as root" if isinstance(exc, PermissionError) else "is petrel daemon running?"
+        raise SystemExit(
+            f"petrel {args.command}: cannot reach the daemon at {args.socket}: {reason} ({hint})"
+        ) from None
 
 
 def _cmd_initiate(args: argparse.Namespace) -> int:
@@ -172,12 +182,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args)
 
 
+def _ifname(text: str) -> str:
+    if not text or len(text.encode()) > 15 or "/" in text or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"not an interface name: {text!r} (1-15 bytes, no / )")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="petrel", description=__doc__)
     parser.add_argument(
         "--socket",
         default=DEFAULT_SOCKET,
         help=f"VICI control socket (default {DEFAULT_SOCKET}, env PETREL_VICI)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error instead of one line (env PETREL_DEBUG=1)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -188,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument(
         "--log", default="1", help="log levels, charon style: '1' or 'ike=2,esp=1' (default 1)"
     )
-    daemon.add_argument("--tun", default="petrel%d", help="TUN device name (default petrel%%d)")
+    daemon.add_argument(
+        "--tun", type=_ifname, default="petrel%d", help="TUN device name (default petrel%%d)"
+    )
     daemon.add_argument(
         "--udp-gso",
         action="store_true",
@@ -271,12 +294,120 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A mistake in the command line that argparse cannot see (a bad ``--log`` spec, …)."""
+
+
+# Where in Petrel an OSError arose (the innermost petrel function on its traceback) → what was
+# being done, for the one-line message; f_locals of that frame fill in the details.
+_DOING = {
+    "open_udp": "cannot bind UDP {host}:{port}",
+    "open_esp_raw": "cannot open a raw ESP socket on {host}",
+    "open_tun": "cannot open a TUN device ({name})",
+    "_remove_stale": "control socket {path}",
+    "start_server": "control socket {path}",
+}
+
+
+def _petrel_frame(tb: TracebackType | None) -> FrameType | None:
+    """The innermost frame of the petrel package on a traceback."""
+    found = None
+    package = os.path.dirname(os.path.abspath(__file__))
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(package):
+            found = tb.tb_frame
+        tb = tb.tb_next
+    return found
+
+
+def _hint(exc: OSError, doing: str) -> str:
+    code = exc.errno
+    if code in (errno.EACCES, errno.EPERM):
+        return "run it as root"
+    if code == errno.EADDRINUSE and doing.startswith("cannot bind"):
+        return "another IKE daemon, charon or petrel, holds the port: stop it first"
+    if code == errno.EADDRINUSE:
+        return "another petrel daemon is running: stop it or give --socket another path"
+    if doing.startswith("cannot open a TUN") and code in (errno.ENOENT, errno.ENODEV):
+        return "the kernel's TUN driver is missing: modprobe tun"
+    if code == errno.EADDRNOTAVAIL:
+        return "no interface holds that address: check local_addrs"
+    if isinstance(exc, ConnectionError | FileNotFoundError) and "vici" in str(exc).lower():
+        return "is the daemon running? (petrel daemon, or --socket)"
+    return ""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line saying what went wrong (and, when known, what to do) for a user-facing error."""
+    from .lab.netns import INSTALL_HINT, LAB_PROGRAMS, PeerStartError
+
+    if isinstance(exc, PeerStartError):
+        return exc.summary
+    if isinstance(exc, subprocess.CalledProcessError):
+        argv = exc.cmd if isinstance(exc.cmd, list | tuple) else [exc.cmd]
+        shown = " ".join(str(a) for a in argv if "\n" not in str(a))
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        last = (err or "").strip().splitlines()[-1:] or [f"exit status {exc.returncode}"]
+        return f"command failed: {shown}: {last[0]}"
+    if isinstance(exc, FileNotFoundError) and exc.filename in LAB_PROGRAMS:
+        package = LAB_PROGRAMS[exc.filename]
+        return f"program not found: {exc.filename}; install {package} ({INSTALL_HINT})"
+    if isinstance(exc, OSError):
+        text = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename is not None:
+            text = f"{exc.filename}: {text}"
+        doing = ""
+        frame = _petrel_frame(exc.__traceback__)
+        if frame is not None and frame.f_code.co_name in _DOING:
+            values = {k: v for k, v in frame.f_locals.items() if isinstance(v, str | int)}
+            try:
+                doing = _DOING[frame.f_code.co_name].format(**values)
+            except (KeyError, IndexError):
+                doing = ""
+        if doing and not (exc.filename is not None and str(exc.filename) in doing):
+            text = f"{doing}: {text}"
+        hint = _hint(exc, doing)
+        return f"{text} ({hint})" if hint else text
+    return str(exc) or type(exc).__name__
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's or the machine's, not Petrel's: one line, no traceback.
+    Anything else is a bug and keeps its traceback."""
+    from .config.errors import ConfigError
+    from .control.vici import ViciError
+    from .lab.netns import PeerStartError
+
+    return (
+        OSError,
+        ConfigError,
+        ViciError,
+        UsageError,
+        PeerStartError,
+        subprocess.CalledProcessError,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "decode":
-        return _cmd_decode(argparse.Namespace(), argv[1:])
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    debug = os.environ.get("PETREL_DEBUG", "") not in ("", "0")
+    if argv[:1] == ["--debug"]:
+        debug, argv = True, argv[1:]
+    command = "petrel"
+    try:
+        if argv and argv[0] == "decode":
+            return _cmd_decode(argparse.Namespace(), argv[1:])
+        args = build_parser().parse_args(argv)
+        debug = debug or args.debug
+        command = f"petrel {args.command}"
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if debug or not isinstance(exc, _user_errors()):
+            raise
+        print(f"{command}: {describe_error(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
 
 
 if __name__ == "__main__":

@@ -12,13 +12,15 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 
 from .lab import Lab, StrongSwan, run_in, strongswan_available
-from .lab.netns import tcp_transfer
+from .lab.netns import INSTALL_HINT, missing_programs, tcp_transfer
 from .lab.pairs import start_pair
 
 TRANSFER_BYTES = 20 * 1024 * 1024
+DEMO_PROGRAMS = ("ip", "sysctl")  # the lab itself; strongSwan's are checked before its pair
 
 
 def _say(text: str = "") -> None:
@@ -103,9 +105,19 @@ def _run_pair(title: str, with_strongswan: bool, seconds: float) -> bool:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Run the pairs; a peer that cannot start raises :class:`PeerStartError`, which ``petrel``
+    reports in one line (what failed, charon's or Petrel's line saying why, what to install)."""
     if os.geteuid() != 0:
-        print("petrel demo needs root (network namespaces, TUN devices)")
+        print("petrel demo: needs root (network namespaces, TUN devices)", file=sys.stderr)
         return 2
+    missing = missing_programs(DEMO_PROGRAMS)
+    if missing:
+        packages = " ".join(sorted(set(missing.values())))
+        print(
+            f"petrel demo: {', '.join(missing)} not found; install {packages} ({INSTALL_HINT})",
+            file=sys.stderr,
+        )
+        return 1
     results = [_run_pair("Petrel <-> Petrel (ESP over IP protocol 50)", False, args.seconds)]
     missing = strongswan_available()
     if args.no_strongswan:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -33,6 +34,31 @@ from typing import IO, Any
 PYTHON = sys.executable
 CHARON = "/usr/lib/ipsec/charon"
 DEFAULT_PSK = "0sdGVzdHRlc3R0ZXN0dGVzdA=="  # base64 of "testtesttesttest"
+INSTALL_HINT = "bash scripts/install-deps.sh"
+
+# Every external program that the lab, the end-to-end tests, the benchmarks and ``petrel demo``
+# run (Python itself aside: they run ``sys.executable``), with the Debian package shipping it.
+# tests/unit/test_prerequisites.py checks this against dpkg and against the package list of
+# scripts/install-deps.sh, and that the sources run no program missing here.
+LAB_PROGRAMS: dict[str, str] = {
+    "ip": "iproute2",
+    "nstat": "iproute2",
+    "sysctl": "procps",
+    "nft": "nftables",
+    "conntrack": "conntrack",
+    "ping": "iputils-ping",
+    "iperf3": "iperf3",
+    "tcpdump": "tcpdump",
+    "tshark": "tshark",
+    "editcap": "wireshark-common",
+    "unshare": "util-linux",  # charon gets a private /run: unshare -m sh -c "mount --bind …"
+    "sh": "dash",
+    "mount": "mount",
+    "swanctl": "strongswan-swanctl",
+    CHARON: "strongswan-charon",
+    "pki": "strongswan-pki",  # certificates for the tests
+    "dpkg-query": "dpkg",  # tests/unit/test_prerequisites.py itself
+}
 
 
 def run_in(
@@ -494,6 +520,70 @@ _CHARON_PLUGINS = (
     "random nonce openssl pem pkcs1 pkcs8 x509 revocation constraints pubkey kdf curve25519 "
     "socket-default kernel-libipsec kernel-netlink vici updown"
 )
+# The Debian package shipping each plugin of the ``load =`` line above (checked against dpkg by
+# tests/unit/test_prerequisites.py): what to install when charon reports one missing.
+CHARON_PLUGIN_PACKAGES: dict[str, str] = {
+    **{
+        name: "libstrongswan"
+        for name in (
+            *("random", "nonce", "pem", "pkcs1", "pkcs8", "x509", "revocation"),
+            *("constraints", "pubkey", "kdf", "kernel-netlink"),
+        )
+    },
+    "openssl": "libstrongswan-standard-plugins",
+    "curve25519": "libstrongswan-extra-plugins",
+    "kernel-libipsec": "libcharon-extra-plugins",
+    "socket-default": "strongswan-libcharon",
+    "updown": "strongswan-libcharon",
+    "vici": "strongswan-swanctl",
+}
+
+
+class PeerStartError(RuntimeError):
+    """A lab peer (charon or a Petrel daemon) that could not start.
+
+    ``summary`` is one line for users: what failed, the log line that says why and, when known,
+    what to install; ``str()`` adds the end of the peer's log, for test reports.
+    """
+
+    def __init__(self, what: str, reason: str, install: str | None = None, log: str = "") -> None:
+        self.what, self.reason, self.install, self.log = what, reason, install, log
+        hint = f"; install {install} ({INSTALL_HINT})" if install else ""
+        self.summary = f"{what} failed to start: {reason}{hint}"
+        super().__init__(self.summary + (f"\n{log[-3000:]}" if log else ""))
+
+
+_CHARON_WHY = (
+    "failed to load",
+    "unmet dependency",
+    "failed",
+    "error",
+    "unable",
+    "aborting",
+)
+
+
+def charon_failure(log: str) -> tuple[str, str | None]:
+    """The line of a charon log that says why it did not start, and the package to install.
+
+    A plugin that failed to load (its file missing) comes first: the "unmet dependency" and
+    "initialization failed" lines after it are its consequences.
+    """
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in lines:
+        match = re.search(r"plugin '([\w-]+)'(?::)? failed to load", line)
+        if match:
+            return _strip_charon_prefix(line), CHARON_PLUGIN_PACKAGES.get(match.group(1))
+    for word in _CHARON_WHY:
+        for line in lines:
+            if word in line.lower():
+                return _strip_charon_prefix(line), None
+    return (_strip_charon_prefix(lines[-1]) if lines else "no log output"), None
+
+
+def _strip_charon_prefix(line: str) -> str:
+    """``12:00:00.123 00[LIB] text`` → ``text``."""
+    return re.sub(r"^(?:[\d:.]+ )?\d+\[\w+\] ", "", line)
 
 
 def swanctl_psk_conf(
@@ -591,6 +681,10 @@ class StrongSwan:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15) -> StrongSwan:
+        what = f"strongSwan (charon, {self.name})"
+        missing = strongswan_available()
+        if missing:
+            raise PeerStartError(what, missing, "strongswan-charon strongswan-swanctl")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.run_dir.iterdir():  # a killed charon leaves its socket and pid file
             if not stale.is_dir():
@@ -618,11 +712,33 @@ class StrongSwan:
         self.proc = self.lab.spawn_in(
             self.ns, ["unshare", "-m", "sh", "-c", shell], self.dir / "charon.stdout"
         )
-        if not wait_for(lambda: self.vici.exists() or self.proc.poll() is not None, timeout):
-            raise RuntimeError(f"charon {self.name} did not open its vici socket")
+        # charon opens its vici socket while loading plugins, before it checks their features
+        # and may abort: started means answering on it (or gone, reported below).
+        if not wait_for(lambda: self.proc.poll() is not None or self._answers(), timeout, 0.1):
+            log = self._start_output()
+            last = _strip_charon_prefix(log.strip().splitlines()[-1]) if log.strip() else ""
+            raise PeerStartError(
+                what, f"no vici socket after {timeout:g} s; last log line: {last!r}", log=log
+            )
         if self.proc.poll() is not None:
-            raise RuntimeError(f"charon {self.name} exited: {self.log_text()}")
+            log = self._start_output()
+            reason, package = charon_failure(log)
+            raise PeerStartError(what, reason, package, log)
         return self
+
+    def _answers(self) -> bool:
+        if not self.vici.exists():
+            return False
+        try:
+            return self.swanctl("--stats", check=False, timeout=5).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    def _start_output(self) -> str:
+        """charon's log, then what it (or the mount before it) wrote on stdout/stderr."""
+        stdout = self.dir / "charon.stdout"
+        text = stdout.read_text(errors="replace") if stdout.exists() else ""
+        return self.log_text() + text
 
     def swanctl(
         self, *args: str, check: bool = True, timeout: float = 60
@@ -655,7 +771,16 @@ class StrongSwan:
 def strongswan_available() -> str | None:
     """None when charon and swanctl are installed, else the reason they are not usable."""
     if not os.path.exists(CHARON):
-        return f"{CHARON} missing (apt-get install strongswan-charon)"
+        return f"{CHARON} missing (apt-get install strongswan-charon, or {INSTALL_HINT})"
     if shutil.which("swanctl") is None:
-        return "swanctl missing (apt-get install strongswan-swanctl)"
+        return f"swanctl missing (apt-get install strongswan-swanctl, or {INSTALL_HINT})"
     return None
+
+
+def missing_programs(programs: Sequence[str] = tuple(LAB_PROGRAMS)) -> dict[str, str]:
+    """Those of ``programs`` not installed here, each with the Debian package that ships it."""
+    return {
+        prog: LAB_PROGRAMS.get(prog, "?")
+        for prog in programs
+        if not (os.path.exists(prog) if prog.startswith("/") else shutil.which(prog))
+    }

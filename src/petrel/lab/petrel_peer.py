@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .netns import Lab, run_in, wait_for
+from .netns import Lab, PeerStartError, run_in, wait_for
 
 PETREL = [sys.executable, "-m", "petrel.cli"]
 
@@ -50,7 +50,15 @@ class PetrelPeer:
         self.proc = self.lab.spawn_in(self.ns, argv, self.log)
         ready = wait_for(lambda: self.vici.exists() or self.proc.poll() is not None, timeout)
         if not ready or self.proc.poll() is not None:
-            raise RuntimeError(f"petrel {self.name} did not start:\n{self.log_text()}")
+            log = self.log_text()
+            lines = [line for line in log.splitlines() if line.strip()]
+            last = lines[-1].strip() if lines else "no log output"
+            if self.proc.poll() is None:
+                reason = f"no control socket after {timeout:g} s; last log line: {last!r}"
+            else:
+                # The daemon's last line is its one-line error (petrel.cli), or a traceback's end.
+                reason = last
+            raise PeerStartError(f"Petrel daemon ({self.name})", reason, log=log)
         return self
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
