@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-exec petrel demo "$@"
+exec .venv/bin/petrel demo "$@"
