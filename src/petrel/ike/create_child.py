@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("petrel.ike")
 
 REKEY_LINGER = 2.0  # seconds an old inbound SA keeps receiving after its replacement is up
+# Seconds outbound traffic of a Child SA that the peer deleted without a replacement waits for
+# a new SA of that child (strongSwan deletes an expired SA, then re-creates it at once).
+PEER_DELETE_HOLD = 2.0
 TEMPORARY_FAILURE_RETRY = (1.0, 3.0)  # seconds, a random delay in this range (§2.25)
 
 
@@ -495,7 +498,8 @@ class CreateChildMixin:
             for child in list(sa.children.values()):
                 if child.spi_out != spi_out:
                     continue
-                if child.state != "DELETING":
+                ours_too = child.state == "DELETING"
+                if not ours_too:
                     # Both deleting at once: answer without it (§1.4.1).
                     ours.append(_spi(child.spi_in))
                 rekeyed = child.replacement is not None or child.peer_rekey is not None
@@ -504,5 +508,6 @@ class CreateChildMixin:
                     child,
                     "rekeyed" if rekeyed else "deleted by peer",
                     linger=REKEY_LINGER if rekeyed else 0.0,
+                    hold=0.0 if rekeyed or ours_too else PEER_DELETE_HOLD,
                 )
         return Delete(delete.protocol, tuple(ours), 4) if ours else None

@@ -635,7 +635,9 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             new_id = self._initiate(conn.name, restart[0], sa.local, sa.remote, self._now, 1)
             self._sas[new_id].pending_extra_children = restart[1:]
 
-    def _child_down(self, sa: IkeSa, child: ChildSa, reason: str, linger: float = 0.0) -> None:
+    def _child_down(
+        self, sa: IkeSa, child: ChildSa, reason: str, linger: float = 0.0, hold: float = 0.0
+    ) -> None:
         sa.children.pop(child.child_id, None)
         for name in (f"rekey-child-{child.child_id}", f"expire-child-{child.child_id}"):
             sa.timers.pop(name, None)
@@ -654,6 +656,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
                 child.spi_out,
                 reason,
                 linger,
+                hold,
             )
         )
         log.info(

@@ -72,7 +72,10 @@ class ChildSaDown:
     """A Child SA is gone (deleted by either side or with its IKE SA): remove it.
 
     ``linger`` > 0 (after a rekey): stop sending on it now, keep receiving for that long so
-    packets already in flight still arrive.
+    packets already in flight still arrive.  ``hold`` > 0 (the peer deleted it without a
+    replacement, as strongSwan does before re-creating an expired SA): keep its selectors as
+    a hold queue for that long, so that outbound packets wait for a new SA of the same child
+    instead of being dropped; never sent without one.
     """
 
     ike_id: int
@@ -82,6 +85,7 @@ class ChildSaDown:
     spi_out: int
     reason: str
     linger: float = 0.0
+    hold: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

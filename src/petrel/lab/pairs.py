@@ -41,6 +41,7 @@ def start_pair(
     r_extra: Sequence[str] = (),
     child_extra: Sequence[str] = (),
     l_child_extra: Sequence[str] = (),
+    r_child_extra: Sequence[str] = (),
     charon_extra: str = "",
     daemon_args: Sequence[str] = (),
     **conf: object,
@@ -51,8 +52,8 @@ def start_pair(
     initiating to it forces encapsulation unless a NAT does that anyway (``encap`` overrides).
     ``conf`` goes to :func:`strongswan_pair_confs` (proposals, esp_proposals, v6, …) for both
     sides, as do the child lines ``child_extra``; ``l_extra``/``r_extra`` are connection lines
-    for one side and ``l_child_extra`` child lines for L only; ``charon_extra`` goes to every
-    charon's strongswan.conf, ``daemon_args`` to every Petrel.
+    for one side, ``l_child_extra``/``r_child_extra`` child lines for one side;
+    ``charon_extra`` goes to every charon's strongswan.conf, ``daemon_args`` to every Petrel.
     """
     l_kind, r_kind = pair.split("->")
     if encap is None:
@@ -67,7 +68,7 @@ def start_pair(
     _, r_conf = strongswan_pair_confs(
         lab,
         conn_extra=list(r_extra),
-        child_extra=list(child_extra),
+        child_extra=[*child_extra, *r_child_extra],
         **conf,  # type: ignore[arg-type]
     )
     peers: list[Peer] = []
@@ -91,6 +92,18 @@ def petrel_sas(peer: PetrelPeer) -> list[dict]:  # type: ignore[type-arg]
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
     return [sa for line in result.stdout.splitlines() if line for sa in json.loads(line).values()]
+
+
+def child_spis(peer: PetrelPeer) -> list[tuple[str, str]]:
+    """(inbound SPI, outbound SPI) of every Child SA ``peer`` lists."""
+    return [
+        (c["spi-in"], c["spi-out"]) for sa in petrel_sas(peer) for c in sa["child-sas"].values()
+    ]
+
+
+def swan_child_count(swan: StrongSwan) -> int:
+    """Installed Child SAs in ``swanctl --list-sas``."""
+    return swan.list_sas().count("INSTALLED")
 
 
 def logs(*peers: Peer) -> str:

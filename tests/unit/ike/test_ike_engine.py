@@ -326,6 +326,7 @@ def test_child_rekey_make_before_break(esp: str, by_left: bool) -> None:
         (up,) = of_type(events, ev.ChildSaUp)
         (down,) = of_type(events, ev.ChildSaDown)
         assert down.linger > 0  # old inbound keeps receiving a while
+        assert down.hold == 0
         assert events.index(up) < events.index(down)  # new SA installed before the old goes
     # The responder of the rekey sends on the new SA only once the old one is deleted.
     resp_events = r_events if by_left else l_events
@@ -483,6 +484,11 @@ def test_peer_deletes_child_and_close_action_none() -> None:
     pump(left, right, now=1.0)
     assert installed(left) == set() and installed(right) == set()
     assert left.ike_sas() and right.ike_sas()
+    # The side that deleted it lets it go; the other holds its traffic a while (a peer that
+    # deletes an expired SA re-creates it at once), and a rekey never asks for a hold.
+    (ours,) = of_type(left.take_events(), ev.ChildSaDown)
+    (theirs,) = of_type(right.take_events(), ev.ChildSaDown)
+    assert ours.hold == 0 and theirs.hold > 0 and theirs.reason == "deleted by peer"
 
 
 def test_dpd_detects_dead_peer_within_delay_plus_timeout() -> None:
