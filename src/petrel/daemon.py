@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .config.swanctl import Connection, SwanctlConfig
+from .dataplane.routing import FWMARK, ROUTING_TABLE, ROUTING_TABLE_PRIO, PolicyRouting
 from .dataplane.sockets import DatagramEndpoint, Received, open_esp_raw, open_udp
 from .dataplane.tun import TunDevice
 from .dataplane.userspace import DEFAULT_OUTER_MTU, ESP_OVERHEAD, UserspaceDataplane
@@ -33,6 +34,7 @@ net_log = logging.getLogger("petrel.net")
 NAT_KEEPALIVE_INTERVAL = 20.0  # seconds, RFC 3948 §4 and strongSwan's default
 SHUTDOWN_GRACE = 3.0
 SOCKET_BUFFER = 8 << 20
+NETLINK_WAIT = 10.0  # seconds a route installation may take before it counts as failed
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class DaemonOptions:
     udp_gso: bool = False  # batch UDP-encapsulated ESP with UDP_SEGMENT (see dataplane)
     save_keys: str | None = None  # folder for Wireshark key tables (debugging, opt-in)
     nat_port: int = NAT_T_PORT
+    routing_table: int = ROUTING_TABLE  # strongSwan's charon.routing_table
+    routing_table_prio: int = ROUTING_TABLE_PRIO  # strongSwan's charon.routing_table_prio
+    fwmark: int = FWMARK  # marks Petrel's own IKE/ESP packets: they bypass that table
     engine: EngineSettings = field(default_factory=EngineSettings)
 
 
@@ -65,6 +70,10 @@ class Daemon:
         self._acquiring: set[tuple[str, str]] = set()
         self.send_failures = DropLog(net_log)
         self.key_saver = KeySaver(self.options.save_keys) if self.options.save_keys else None
+        self.routing = PolicyRouting(
+            self.options.routing_table, self.options.routing_table_prio, self.options.fwmark
+        )
+        self._rules_installed = False
         # pyroute2's synchronous API cannot run inside a running loop: one worker thread
         # serialises every netlink call.
         self._netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
@@ -75,8 +84,12 @@ class Daemon:
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.started_at = self.loop.time()
+        # Bound first (a port in use fails early), read only once the data plane exists:
+        # nothing negotiated may arrive before there is somewhere to install it.
         self._open_sockets()
+        await self._install_rules()
         await self._open_tun()
+        self._attach_sockets()
         await self._start_control()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stopping.set)
@@ -113,6 +126,11 @@ class Daemon:
             with contextlib.suppress(Exception):
                 self.loop.remove_reader(self.tun.fileno())
             self.tun.close()
+        if self._rules_installed:
+            try:
+                await self.loop.run_in_executor(self._netlink, self.routing.remove_rules)
+            except OSError as exc:
+                log.warning("policy routing rules not removed: %s", exc)
         log.info("petrel stopped")
 
     def now(self) -> float:
@@ -144,19 +162,44 @@ class Daemon:
                         raise
                     net_log.warning("no IPv6 socket on port %d: %s", port, exc)
                     continue
-                _grow_buffers(endpoint)
+                self._prepare(endpoint)
                 self.udp[(host, port)] = endpoint
-                endpoint.attach(self.loop, self._on_udp)
         for version, wildcard in ((4, "0.0.0.0"), (6, "::")):
             try:
                 raw = open_esp_raw(wildcard)
             except OSError as exc:  # not root: no plain ESP, UDP 4500 still works
                 net_log.warning("raw ESP socket (IPv%d) unavailable: %s", version, exc)
                 continue
-            _grow_buffers(raw)
+            self._prepare(raw)
             self.raw[version] = raw
+
+    def _prepare(self, endpoint: DatagramEndpoint) -> None:
+        _grow_buffers(endpoint)
+        try:
+            self.routing.mark(endpoint.sock)
+        except OSError as exc:  # not privileged: no policy routing either (see _install_rules)
+            net_log.warning("socket %s not marked: %s", endpoint.local, exc)
+
+    def _attach_sockets(self) -> None:
+        assert self.loop is not None
+        for endpoint in self.udp.values():
+            endpoint.attach(self.loop, self._on_udp)
+        for raw in self.raw.values():
             raw.attach(self.loop, self._on_raw_esp)
         net_log.info("listening on %s", ", ".join(f"{h}:{p}" for h, p in self.udp))
+
+    async def _install_rules(self) -> None:
+        """The rule that puts our routing table ahead of the main one (fail closed: without
+        it a route elsewhere could shadow the tunnel, so the daemon does not start)."""
+        assert self.loop is not None
+        await self.loop.run_in_executor(self._netlink, self.routing.install_rules)
+        self._rules_installed = True
+        net_log.info(
+            "routes in table %d, rule priority %d (IKE/ESP sockets marked %#x bypass it)",
+            self.routing.table,
+            self.routing.priority,
+            self.routing.fwmark,
+        )
 
     async def _open_tun(self) -> None:
         assert self.loop is not None
@@ -169,10 +212,12 @@ class Daemon:
             self.udp,
             self.raw,
             mtu,
-            run_netlink=lambda fn, *args: loop.run_in_executor(self._netlink, fn, *args),
+            # A route must exist before an SA is used: wait for the netlink thread's answer.
+            run_netlink=lambda fn, *args: self._netlink.submit(fn, *args).result(NETLINK_WAIT),
             call_later=loop.call_later,
             on_acquire=self._on_acquire,
             udp_gso=self.options.udp_gso,
+            routing=self.routing,
         )
         self.dataplane.on_peer_moved = self._on_peer_moved
         self.loop.add_reader(self.tun.fileno(), self._on_tun)
@@ -223,11 +268,18 @@ class Daemon:
     # ---------------------------------------------------------------- output
 
     def flush(self) -> None:
-        """Send what the engine produced, act on its events, re-arm its timer."""
-        for datagram in self.engine.take_datagrams():
-            self._send_datagram(datagram)
-        for event in self.engine.take_events():
-            self._on_event(event)
+        """Act on the engine's events, then send its datagrams, until it has nothing more;
+        re-arm its timer.  Events first: a Child SA is installed (routes included) before the
+        response that lets the peer use it leaves."""
+        while True:
+            events = self.engine.take_events()
+            for event in events:
+                self._on_event(event)
+            datagrams = self.engine.take_datagrams()
+            for datagram in datagrams:
+                self._send_datagram(datagram)
+            if not events and not datagrams:
+                break
         self._arm_timer()
 
     def _send_datagram(self, datagram: ev.Datagram) -> None:
@@ -250,14 +302,16 @@ class Daemon:
             self._save_keys(event)
         dataplane = self.dataplane
         if dataplane is None:
-            pass
+            if isinstance(event, ev.ChildSaUp):  # cannot happen once started: fail closed
+                self._not_installed(event, "no data plane yet")
         elif isinstance(event, ev.ChildSaUp):
             self._acquiring.discard((event.connection, event.name))
-            dataplane.install(event, self.now())
+            if not dataplane.install(event, self.now()):
+                self._not_installed(event, "its routes could not be installed")
         elif isinstance(event, ev.ChildSaActivated):
             dataplane.activate(event.child_id)
         elif isinstance(event, ev.ChildSaDown):
-            dataplane.remove(event)
+            dataplane.remove(event, self.now())
         elif isinstance(event, ev.IkeSaRekeyed):
             dataplane.rekeyed_ike(event.old_ike_id, event.new_ike_id)
         elif isinstance(event, ev.IkeSaUpdated):
@@ -268,6 +322,12 @@ class Daemon:
             self._acquiring = {a for a in self._acquiring if a[0] != event.name}
         if self.control is not None:
             self.control.on_event(event)  # type: ignore[attr-defined]
+
+    def _not_installed(self, up: ev.ChildSaUp, why: str) -> None:
+        """A negotiated Child SA the data plane could not take: delete it with the peer
+        rather than report it installed while its traffic is unprotected."""
+        log.error("CHILD_SA %s{%d} not installed (%s): deleting it", up.name, up.child_id, why)
+        self.engine.delete_child(up.ike_id, up.child_id, self.now())
 
     def _save_keys(self, event: ev.Event) -> None:
         assert self.key_saver is not None
@@ -318,13 +378,13 @@ class Daemon:
             log.warning("trap for %s/%s needs a concrete remote address", conn_name, child_name)
             return
         local = _concrete_address(conn.local_addrs) or _route_source(remote)
-        self.dataplane.install_trap(
+        if self.dataplane.install_trap(
             conn_name,
             child_name,
             resolve_dynamic(child.local_ts, local),
             resolve_dynamic(child.remote_ts, remote),
-        )
-        log.info("trap policy installed for %s/%s", conn_name, child_name)
+        ):
+            log.info("trap policy installed for %s/%s", conn_name, child_name)
 
     def _on_peer_moved(self, ike_id: int, remote: tuple[str, int]) -> None:
         self.engine.peer_moved(ike_id, remote, self.now())

@@ -207,11 +207,16 @@ class ControlCommands:
         return info
 
     def _child_info(self, sa: IkeSa, child: ChildSa, now: float) -> dict[str, Any]:
+        dataplane = self.daemon.dataplane
+        installed = dataplane.children.get(child.child_id) if dataplane else None
+        state = child.state
+        if installed is None and state != "DELETING":
+            state = "INSTALLING"  # negotiated, but the data plane does not carry it (yet)
         info: dict[str, Any] = {
             "name": child.config.name,
             "uniqueid": str(child.child_id),
             "reqid": str(child.child_id),
-            "state": child.state,
+            "state": state,
             "mode": child.config.mode.upper(),
             "protocol": "ESP",
             "encap": _yes(sa.encap),
@@ -224,8 +229,6 @@ class ControlCommands:
         }
         info.update(algorithm_fields(child.algorithms))
         info.pop("prf-alg", None)
-        dataplane = self.daemon.dataplane
-        installed = dataplane.children.get(child.child_id) if dataplane else None
         if installed is not None:
             inbound, outbound = installed.inbound.counters, installed.outbound.counters
             info.update(

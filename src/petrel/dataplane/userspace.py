@@ -20,8 +20,9 @@ from ..policy.selectors import Selector
 from ..policy.spd import Spd, packet_selector_fields
 from ..ratelimit import DropLog
 from .mss import clamp_mss
+from .routing import PolicyRouting, RouteError, RouteSpec
 from .sockets import MAX_GSO_BYTES, MAX_GSO_SEGMENTS, DatagramEndpoint
-from .tun import RouteSpec, TunDevice
+from .tun import TunDevice
 
 log = logging.getLogger("petrel.esp")
 
@@ -49,12 +50,18 @@ class InstalledChild:
 @dataclass
 class Trap:
     """A policy without an SA (start_action/dpd_action/close_action = trap): the first
-    matching packet asks for negotiation and waits, with a few others, for the SA."""
+    matching packet asks for negotiation and waits, with a few others, for the SA.
+
+    With ``expires`` set it is a *hold* instead: the peer deleted the Child SA without a
+    replacement, and matching packets wait (never acquiring) until a new SA of the same child
+    is installed or ``expires`` passes — a peer re-creating an expired SA then loses nothing
+    on our side, and nothing leaves unprotected meanwhile."""
 
     connection: str
     child: str
     held: list[bytes] = field(default_factory=list)
     acquired_at: float | None = None
+    expires: float | None = None
 
 
 MAX_HELD_PACKETS = 32
@@ -80,10 +87,13 @@ class UserspaceDataplane:
         call_later: Callable[[float, Callable[[], None]], object] | None = None,
         on_acquire: Callable[[str, str], None] | None = None,
         udp_gso: bool = False,
+        routing: PolicyRouting | None = None,
     ) -> None:
         self.tun = tun
-        # Netlink calls block; the daemon passes a runner that moves them off its event loop.
+        # Netlink calls run synchronously (a route must exist before traffic may use the SA);
+        # the daemon's runner moves them to a worker thread and waits for the result.
         self.run_netlink = run_netlink or (lambda fn, *args: fn(*args))
+        self.routing = routing or PolicyRouting()
         self.udp = udp  # (local host or wildcard, port) → endpoint
         self.raw_esp = raw_esp  # IP version → raw protocol-50 endpoint
         self.mtu = mtu
@@ -106,7 +116,12 @@ class UserspaceDataplane:
 
     # ---------------------------------------------------------------- SA installation
 
-    def install(self, up: ChildSaUp, now: float) -> None:
+    def install(self, up: ChildSaUp, now: float) -> bool:
+        """Install a negotiated Child SA: its routes first, then inbound, then outbound.
+        False (nothing installed, the reason logged) when a route cannot be added: the SA
+        must not be reported or used as installed then (fail closed)."""
+        if not self._add_routes(up):
+            return False
         outbound = OutboundSa(
             up.outbound.spi,
             up.outbound.encr,
@@ -139,13 +154,15 @@ class UserspaceDataplane:
         self.children[up.child_id] = child
         if up.outbound_active:
             self._policy(up.local_ts, up.remote_ts, up.child_id, first=True)
-        self._add_routes(up)
         trap = self.traps.get((up.connection, up.name))
-        if trap is not None and trap.held:
+        if trap is not None:
             held, trap.held = trap.held, []
             trap.acquired_at = None
+            if trap.expires is not None:  # a hold has done its job
+                self.remove_trap(up.connection, up.name)
             for packet in held:
                 self.send_plaintext(packet, now)
+        return True
 
     def activate(self, child_id: int) -> None:
         """Start sending on a Child SA installed receive-only (rekey responder, RFC 7296 §2.8)."""
@@ -154,12 +171,15 @@ class UserspaceDataplane:
             child.sending = True
             self._policy(child.event.local_ts, child.event.remote_ts, child_id, first=True)
 
-    def remove(self, down: ChildSaDown) -> None:
-        """Stop sending on the SA now; stop receiving now, or after ``down.linger`` seconds."""
+    def remove(self, down: ChildSaDown, now: float) -> None:
+        """Stop sending on the SA now (holding its traffic for ``down.hold`` seconds when the
+        peer deleted it); stop receiving now, or after ``down.linger`` seconds."""
         self._no_policy(down.child_id)
         child = self.children.get(down.child_id)
         if child is None:
             return
+        if down.hold > 0 and child.sending:
+            self._hold(child.event, now + down.hold)
         child.sending = False
 
         def forget() -> None:
@@ -221,17 +241,30 @@ class UserspaceDataplane:
         child: str,
         local_ts: tuple[Selector, ...],
         remote_ts: tuple[Selector, ...],
-    ) -> None:
-        """A policy that triggers negotiation on the first matching packet (acquire)."""
+    ) -> bool:
+        """A policy that triggers negotiation on the first matching packet (acquire); False
+        when its routes cannot be added (logged; no trap then)."""
+        if not self._route(remote_ts, None, f"trap {connection}/{child}"):
+            return False
         key = (connection, child)
         if key not in self.traps:
             self.traps[key] = Trap(connection, child)
+        self.traps[key].expires = None  # a hold becomes the configured trap
         self._policy(local_ts, remote_ts, ("trap", *key), first=False)  # SAs match first
-        for selector in remote_ts:
-            for network in _networks(selector):
-                if network not in self._routes:
-                    self._routes.add(network)
-                    self.run_netlink(self._configure_routes, [network])
+        return True
+
+    def _hold(self, up: ChildSaUp, until: float) -> None:
+        key = (up.connection, up.name)
+        if key in self.traps:
+            return  # a configured trap already catches this traffic
+        self.traps[key] = Trap(up.connection, up.name, expires=until)
+        self._policy(up.local_ts, up.remote_ts, ("trap", *key), first=False)
+
+    def _expire_holds(self, now: float) -> None:
+        for key, trap in list(self.traps.items()):
+            if trap.expires is not None and now > trap.expires:
+                self.counts["outbound_hold_expired"] += len(trap.held)
+                self.remove_trap(*key)
 
     def remove_trap(self, connection: str, child: str) -> None:
         self._no_policy(("trap", connection, child))
@@ -241,10 +274,16 @@ class UserspaceDataplane:
         trap = self.traps.get((handle[1], handle[2]))
         if trap is None:
             return
+        if trap.expires is not None and now > trap.expires:
+            self.counts["outbound_hold_expired"] += 1
+            self._expire_holds(now)
+            return
         if len(trap.held) < MAX_HELD_PACKETS:
             trap.held.append(packet)
         else:
             self.counts["trap_queue_full"] += 1
+        if trap.expires is not None:
+            return  # a hold waits for the peer; it never acquires
         if trap.acquired_at is None or now - trap.acquired_at > ACQUIRE_RETRY:
             trap.acquired_at = now
             log.info("acquire: %s/%s triggered by traffic", trap.connection, trap.child)
@@ -254,6 +293,7 @@ class UserspaceDataplane:
     def poll(self, now: float) -> tuple[list[int], list[tuple[int, int, str]]]:
         """IKE SAs whose children received ESP since the last poll (no DPD needed), and
         Child SAs over a byte/packet limit: (ike_id, child_id, "rekey" | "expire")."""
+        self._expire_holds(now)
         alive: set[int] = set()
         limits: list[tuple[int, int, str]] = []
         for child_id, child in self.children.items():
@@ -276,25 +316,29 @@ class UserspaceDataplane:
                 limits.append((child.ike_id, child_id, "rekey"))
         return sorted(alive), limits
 
-    def _add_routes(self, up: ChildSaUp) -> None:
+    def _add_routes(self, up: ChildSaUp) -> bool:
         source = next((str(s.start) for s in up.local_ts if s.start == s.end), None)
-        routes: list[RouteSpec] = []
-        for selector in up.remote_ts:
-            for network in _networks(selector):
-                if network in self._routes:
-                    continue
-                self._routes.add(network)
-                routes.append(
-                    (network, source) if source and _same_family(source, network) else network
-                )
-        if routes:
-            self.run_netlink(self._configure_routes, routes)
+        return self._route(up.remote_ts, source, f"CHILD_SA {up.name}{{{up.child_id}}}")
 
-    def _configure_routes(self, routes: list[RouteSpec]) -> None:
+    def _route(self, remote_ts: tuple[Selector, ...], source: str | None, what: str) -> bool:
+        """Route the remote selectors' prefixes into the TUN device in our own table (once
+        each); False, with an error logged, when the kernel refuses one."""
+        routes: list[RouteSpec] = []
+        for selector in remote_ts:
+            for network in _networks(selector):
+                if network not in self._routes:
+                    routes.append(
+                        (network, source) if source and _same_family(source, network) else network
+                    )
+        if not routes:
+            return True
         try:
-            self.tun.configure(self.mtu, (), routes)
-        except Exception as exc:  # e.g. a route that already exists: log, never fatal
-            log.warning("route via %s not added: %s", self.tun.name, exc)
+            self.run_netlink(self.routing.add_routes, self.tun.name, routes)
+        except RouteError as exc:
+            log.error("%s not installed, its traffic is not protected: %s", what, exc)
+            return False
+        self._routes.update(r if isinstance(r, str) else r[0] for r in routes)
+        return True
 
     # ---------------------------------------------------------------- outbound
 

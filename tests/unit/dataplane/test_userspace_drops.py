@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from petrel.crypto.encr import encr_spec
+from petrel.dataplane.tun import TunDevice
 from petrel.dataplane.userspace import UserspaceDataplane
 from petrel.ike.events import ChildKeys, ChildSaDown, ChildSaUp
 from petrel.policy.selectors import Selector
@@ -35,7 +36,7 @@ def child_up() -> ChildSaUp:
 def test_drops_on_a_removed_child_sa_stay_counted() -> None:
     later: list = []
     dataplane = UserspaceDataplane(
-        tun=None,  # type: ignore[arg-type]  # nothing reaches it: every packet is forged
+        tun=TunDevice(-1, "unused0"),  # never opened: every packet is forged
         udp={},
         raw_esp={},
         mtu=1400,
@@ -50,9 +51,9 @@ def test_drops_on_a_removed_child_sa_stay_counted() -> None:
     assert before["integrity"] == 1 and sum(before.values()) >= 2
 
     down = ChildSaDown(1, 7, "net", SPI_IN, SPI_OUT, "rekeyed", linger=5.0)
-    dataplane.remove(down)
+    dataplane.remove(down, 0.0)
     dataplane.receive_esp(forged[:4] + (2).to_bytes(4, "big") + forged[8:], 2.0)  # lingering
-    dataplane.remove(down)  # removed again while it lingers: counted once all the same
+    dataplane.remove(down, 0.0)  # removed again while it lingers: counted once all the same
     for forget in later:
         forget()
     assert not dataplane.children
