@@ -38,6 +38,7 @@ __all__ = [
     "Revocation",
     "ValidatedPath",
     "crl_status",
+    "issuer_chain",
     "validate_path",
 ]
 
@@ -319,3 +320,28 @@ def validate_path(
     for cert, status in zip(chain, statuses, strict=False):
         _check_revocation(cert, status, policy)
     return ValidatedPath(tuple(chain), tuple(schemes), statuses)
+
+
+def issuer_chain(cert: Certificate, pool: Sequence[Certificate]) -> list[Certificate]:
+    """The issuers of ``cert`` found in ``pool``, nearest first, linked by name, key ID and
+    signature, without policy checks: to decide which certificates to send and which CAs a
+    certificate chains to (CERTREQ). Stops at a self-signed certificate."""
+    chain: list[Certificate] = []
+    current, seen = cert, {cert.der}
+    while len(chain) <= MAX_PATH_LENGTH:
+        if current.is_self_issued and _signed_by(current, current):
+            break
+        issuer = next(
+            (
+                c
+                for c in pool
+                if c.der not in seen and _names_issuer(current, c) and _signed_by(current, c)
+            ),
+            None,
+        )
+        if issuer is None:
+            break
+        chain.append(issuer)
+        seen.add(issuer.der)
+        current = issuer
+    return chain

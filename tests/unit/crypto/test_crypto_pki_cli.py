@@ -39,21 +39,62 @@ def _petrel_chain(
         files[f"{name}.key"] = _make(cap, tmp / f"{name}.key", *argv)
     padding = ["--rsa-padding", "pss"] if pss else []
     files["ca.pem"] = _make(
-        cap, tmp / "ca.pem", "--self", "--in", files["ca.key"], "--ca", "--outform", "pem",
-        "--dn", "C=CH, O=Petrel, CN=Petrel Root CA", *padding,
-    )  # fmt: skip
+        cap,
+        tmp / "ca.pem",
+        "--self",
+        "--in",
+        files["ca.key"],
+        "--ca",
+        "--outform",
+        "pem",
+        "--dn",
+        "C=CH, O=Petrel, CN=Petrel Root CA",
+        *padding,
+    )
     files["im.pub"] = _make(cap, tmp / "im.pub", "--pub", "--in", files["im.key"])
     files["im.pem"] = _make(
-        cap, tmp / "im.pem", "--issue", "--in", files["im.pub"], "--cacert", files["ca.pem"],
-        "--cakey", files["ca.key"], "--dn", "C=CH, O=Petrel, CN=Petrel Sub CA", "--ca",
-        "--pathlen", "0", "--outform", "pem", *padding,
-    )  # fmt: skip
+        cap,
+        tmp / "im.pem",
+        "--issue",
+        "--in",
+        files["im.pub"],
+        "--cacert",
+        files["ca.pem"],
+        "--cakey",
+        files["ca.key"],
+        "--dn",
+        "C=CH, O=Petrel, CN=Petrel Sub CA",
+        "--ca",
+        "--pathlen",
+        "0",
+        "--outform",
+        "pem",
+        *padding,
+    )
     files["ee.der"] = _make(
-        cap, tmp / "ee.der", "--issue", "--in", files["ee.key"], "--cacert", files["im.pem"],
-        "--cakey", files["im.key"], "--dn", "C=CH, O=Petrel, CN=moon.petrel.test",
-        "--san", "moon.petrel.test", "--san", "moon@petrel.test", "--san", "192.0.2.1",
-        "--flag", "serverAuth", "--crl", "http://crl.petrel.test/sub.crl", *padding,
-    )  # fmt: skip
+        cap,
+        tmp / "ee.der",
+        "--issue",
+        "--in",
+        files["ee.key"],
+        "--cacert",
+        files["im.pem"],
+        "--cakey",
+        files["im.key"],
+        "--dn",
+        "C=CH, O=Petrel, CN=moon.petrel.test",
+        "--san",
+        "moon.petrel.test",
+        "--san",
+        "moon@petrel.test",
+        "--san",
+        "192.0.2.1",
+        "--flag",
+        "serverAuth",
+        "--crl",
+        "http://crl.petrel.test/sub.crl",
+        *padding,
+    )
     return files
 
 
@@ -85,22 +126,43 @@ def test_chain_made_by_petrel_pki(
     assert im.path_len == 0 and ca.is_ca
     assert validate_path(ee, [im], [ca], now=ee.not_before).chain == (ee, im, ca)
     code, out = _run(
-        capsysbinary, "--verify", "--in", files["ee.der"], "--cacert", files["ca.pem"],
-        "--cacert", files["im.pem"],
-    )  # fmt: skip
+        capsysbinary,
+        "--verify",
+        "--in",
+        files["ee.der"],
+        "--cacert",
+        files["ca.pem"],
+        "--cacert",
+        files["im.pem"],
+    )
     assert code == 0 and b"certificate trusted" in out
     code, out = _run(capsysbinary, "--print", "--in", files["ee.der"])
     assert b"altNames:  moon.petrel.test, moon@petrel.test, 192.0.2.1" in out
     assert b"flags:     serverAuth" in out and b"CRL URIs:  http://crl.petrel.test/sub.crl" in out
     crl = _make(
-        capsysbinary, tmp_path / "sub.crl", "--signcrl", "--cacert", files["im.pem"],
-        "--cakey", files["im.key"], "--cert", files["ee.der"], "--reason", "key-compromise",
-    )  # fmt: skip
+        capsysbinary,
+        tmp_path / "sub.crl",
+        "--signcrl",
+        "--cacert",
+        files["im.pem"],
+        "--cakey",
+        files["im.key"],
+        "--cert",
+        files["ee.der"],
+        "--reason",
+        "key-compromise",
+    )
     assert load_crl(crl.read_bytes()).entry(ee.serial) is not None
     code, out = _run(
-        capsysbinary, "--verify", "--in", files["ee.der"], "--cacert", files["im.pem"],
-        "--crl", crl,
-    )  # fmt: skip
+        capsysbinary,
+        "--verify",
+        "--in",
+        files["ee.der"],
+        "--cacert",
+        files["im.pem"],
+        "--crl",
+        crl,
+    )
     assert code == 1 and b"revoked" in out
 
 
@@ -145,8 +207,15 @@ def test_strongswan_pki_verifies_petrel_chains(
 ) -> None:
     need_pki()
     files = _petrel_chain(tmp_path, capsysbinary, kinds, pss)
-    out = pki("--verify", "--in", files["ee.der"], "--cacert", files["im.pem"],
-              "--cacert", files["ca.pem"])  # fmt: skip
+    out = pki(
+        "--verify",
+        "--in",
+        files["ee.der"],
+        "--cacert",
+        files["im.pem"],
+        "--cacert",
+        files["ca.pem"],
+    )
     assert b"certificate trusted, lifetimes valid" in out
     printed = pki("--print", "--in", files["ee.der"]).decode()
     assert 'subject:  "C=CH, O=Petrel, CN=moon.petrel.test"' in printed
@@ -156,11 +225,31 @@ def test_strongswan_pki_verifies_petrel_chains(
     assert f"keyid:     {ee.keyid.hex(':')}" in printed
     # A CRL made by petrel revokes the certificate for strongSwan too.
     crl = _make(
-        capsysbinary, tmp_path / "sub.crl", "--signcrl", "--cacert", files["im.pem"],
-        "--cakey", files["im.key"], "--cert", files["ee.der"], "--reason", "superseded",
-    )  # fmt: skip
-    result = pki("--verify", "--in", files["ee.der"], "--cacert", files["im.pem"],
-                 "--cacert", files["ca.pem"], "--crl", crl, "--online", check=False)  # fmt: skip
+        capsysbinary,
+        tmp_path / "sub.crl",
+        "--signcrl",
+        "--cacert",
+        files["im.pem"],
+        "--cakey",
+        files["im.key"],
+        "--cert",
+        files["ee.der"],
+        "--reason",
+        "superseded",
+    )
+    result = pki(
+        "--verify",
+        "--in",
+        files["ee.der"],
+        "--cacert",
+        files["im.pem"],
+        "--cacert",
+        files["ca.pem"],
+        "--crl",
+        crl,
+        "--online",
+        check=False,
+    )
     assert b"certificate trusted" not in result
 
 
@@ -172,14 +261,34 @@ def test_petrel_issues_with_keys_strongswan_made(
     ca_key.write_bytes(pki("--gen", "--type", "rsa", "--size", "3072", "--outform", "pem"))
     assert b"BEGIN RSA PRIVATE KEY" in ca_key.read_bytes()  # PKCS#1
     ca = tmp_path / "ca.pem"
-    ca.write_bytes(pki("--self", "--in", ca_key, "--dn", "C=CH, O=strongSwan, CN=SW Root",
-                       "--ca", "--outform", "pem"))  # fmt: skip
+    ca.write_bytes(
+        pki(
+            "--self",
+            "--in",
+            ca_key,
+            "--dn",
+            "C=CH, O=strongSwan, CN=SW Root",
+            "--ca",
+            "--outform",
+            "pem",
+        )
+    )
     ee_key = tmp_path / "ee.key"
     ee_key.write_bytes(pki("--gen", "--type", "ecdsa", "--size", "384"))  # SEC1 DER
     ee = _make(
-        capsysbinary, tmp_path / "ee.der", "--issue", "--in", ee_key, "--cacert", ca,
-        "--cakey", ca_key, "--dn", "C=CH, O=strongSwan, CN=carol@strongswan.org",
-        "--san", "carol@strongswan.org",
-    )  # fmt: skip
+        capsysbinary,
+        tmp_path / "ee.der",
+        "--issue",
+        "--in",
+        ee_key,
+        "--cacert",
+        ca,
+        "--cakey",
+        ca_key,
+        "--dn",
+        "C=CH, O=strongSwan, CN=carol@strongswan.org",
+        "--san",
+        "carol@strongswan.org",
+    )
     out = pki("--verify", "--in", ee, "--cacert", ca)
     assert b"certificate trusted, lifetimes valid" in out
