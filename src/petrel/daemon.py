@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .config.swanctl import Connection, SwanctlConfig
+from .policy.connection import Connection, SwanctlConfig
 from .dataplane.routing import FWMARK, ROUTING_TABLE, ROUTING_TABLE_PRIO, PolicyRouting
 from .dataplane.sockets import DatagramEndpoint, Received, open_esp_raw, open_udp
 from .dataplane.tun import TunDevice

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..config.swanctl import ChildConfig
+from ..policy.connection import ChildConfig
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.ke import KeyExchange, new_key_exchange, respond_key_exchange
 from ..policy.selectors import Selector, all_within, narrow

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..config.swanctl import ChildConfig, Connection, SharedSecret, best_psk
+from ..policy.connection import ChildConfig, Connection, SharedSecret, best_psk
 from ..crypto import auth as ikeauth
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.kdf import child_keymat, derive_ike_keys, skeyseed, split_child_keymat

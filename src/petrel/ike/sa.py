@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config.swanctl import ChildConfig, Connection
+from ..policy.connection import ChildConfig, Connection
 from ..crypto.kdf import IkeKeys
 from ..crypto.ke import KeyExchange
 from ..crypto.sk import SkCipher
