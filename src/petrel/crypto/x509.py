@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -62,6 +63,18 @@ _KEY_USAGE_BITS = (
     ("key_agreement", "keyAgreement"),
     ("key_cert_sign", "keyCertSign"),
     ("crl_sign", "cRLSign"),
+)
+# What the library raises on hostile DER besides ValueError (checked by fuzzing).
+_LIBRARY_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    MalformedInput,
+    _LibUnsupported,
+    _x509.InvalidVersion,
+    _x509.DuplicateExtension,
+    _x509.UnsupportedGeneralNameType,
 )
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.S)
 
@@ -270,14 +283,14 @@ def load_certificate(data: bytes) -> Certificate:
             raise CredentialError("no CERTIFICATE block in PEM data")
         return load_certificates(blocks[0])[0]
     try:
-        cert = _x509.load_der_x509_certificate(data)
-        return _from_library(cert, cert.public_bytes(Encoding.DER))
+        with warnings.catch_warnings():  # hostile input must not reach the log as warnings
+            warnings.simplefilter("ignore")
+            cert = _x509.load_der_x509_certificate(data)
+            return _from_library(cert, cert.public_bytes(Encoding.DER))
     except CredentialError:
         raise
-    except (ValueError, TypeError, MalformedInput, KeyError) as exc:
+    except _LIBRARY_ERRORS as exc:
         raise CredentialError(f"not a usable X.509 certificate: {exc}") from None
-    except _LibUnsupported as exc:
-        raise CredentialError(f"unsupported X.509 certificate: {exc}") from None
 
 
 def load_certificates(data: bytes) -> list[Certificate]:
@@ -288,10 +301,12 @@ def load_certificates(data: bytes) -> list[Certificate]:
     out: list[Certificate] = []
     for block in _blocks(data, (b"CERTIFICATE", b"X509 CERTIFICATE")):
         try:
-            cert = _x509.load_pem_x509_certificate(block)
-        except ValueError as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                der_form = _x509.load_pem_x509_certificate(block).public_bytes(Encoding.DER)
+        except _LIBRARY_ERRORS as exc:
             raise CredentialError(f"not a usable PEM certificate: {exc}") from None
-        out.append(load_certificate(cert.public_bytes(Encoding.DER)))
+        out.append(load_certificate(der_form))
     if not out:
         raise CredentialError("no CERTIFICATE block in PEM data")
     return out
@@ -309,35 +324,37 @@ def load_crl(data: bytes) -> Crl:
     """A CRL from PEM or DER."""
     data = bytes(data)
     try:
-        if b"-----BEGIN" in data:
-            crl = _x509.load_pem_x509_crl(data)
-        else:
-            crl = _x509.load_der_x509_crl(data)
-        encoded = crl.public_bytes(Encoding.DER)
-        exts = crl.extensions
-        number = _extension(exts, _x509.CRLNumber)
-        aki = _extension(exts, _x509.AuthorityKeyIdentifier)
-        scheme, scheme_error = _outer_scheme(encoded, "CRL")
-        return Crl(
-            der=encoded,
-            issuer=DistinguishedName.from_der(crl.issuer.public_bytes()),
-            issuer_der=crl.issuer.public_bytes(),
-            this_update=crl.last_update_utc,
-            next_update=crl.next_update_utc,
-            number=None if number is None else number.crl_number,
-            is_delta=_extension(exts, _x509.DeltaCRLIndicator) is not None,
-            authority_key_id=None if aki is None else aki.key_identifier,
-            revoked=tuple(
-                RevokedEntry(e.serial_number, e.revocation_date_utc, _crl_reason(e)) for e in crl
-            ),
-            scheme=scheme,
-            scheme_error=scheme_error,
-            tbs=crl.tbs_certlist_bytes,
-            signature=crl.signature,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _crl_from_library(data)
     except CredentialError:
         raise
-    except (ValueError, TypeError, MalformedInput, KeyError) as exc:
+    except _LIBRARY_ERRORS as exc:
         raise CredentialError(f"not a usable CRL: {exc}") from None
-    except _LibUnsupported as exc:
-        raise CredentialError(f"unsupported CRL: {exc}") from None
+
+
+def _crl_from_library(data: bytes) -> Crl:
+    pem_form = b"-----BEGIN" in data
+    crl = _x509.load_pem_x509_crl(data) if pem_form else _x509.load_der_x509_crl(data)
+    encoded = crl.public_bytes(Encoding.DER)
+    exts = crl.extensions
+    number = _extension(exts, _x509.CRLNumber)
+    aki = _extension(exts, _x509.AuthorityKeyIdentifier)
+    scheme, scheme_error = _outer_scheme(encoded, "CRL")
+    return Crl(
+        der=encoded,
+        issuer=DistinguishedName.from_der(crl.issuer.public_bytes()),
+        issuer_der=crl.issuer.public_bytes(),
+        this_update=crl.last_update_utc,
+        next_update=crl.next_update_utc,
+        number=None if number is None else number.crl_number,
+        is_delta=_extension(exts, _x509.DeltaCRLIndicator) is not None,
+        authority_key_id=None if aki is None else aki.key_identifier,
+        revoked=tuple(
+            RevokedEntry(e.serial_number, e.revocation_date_utc, _crl_reason(e)) for e in crl
+        ),
+        scheme=scheme,
+        scheme_error=scheme_error,
+        tbs=crl.tbs_certlist_bytes,
+        signature=crl.signature,
+    )

@@ -8,7 +8,7 @@ from crypto_pki_helpers import NOW, leaf, root, sub
 from petrel.crypto.pki_errors import CredentialError
 from petrel.crypto.pki_ops import CertSpec, Revoke, pem, sign_crl
 from petrel.crypto.sigschemes import ECDSA_SHA256, RSA_PSS_SHA256
-from petrel.crypto.x509 import load_certificate, load_certificates, load_crl
+from petrel.crypto.x509 import Certificate, load_certificate, load_certificates, load_crl
 from petrel.wire.registry import HashAlgorithm
 
 
@@ -109,3 +109,37 @@ def test_mismatched_inner_signature_algorithm_is_refused() -> None:
     der[at + len(marker) - 1] = 0x02
     with pytest.raises(CredentialError, match="do not agree"):
         load_certificate(bytes(der))
+
+
+def test_mutated_certificates_and_crls_only_raise_credential_errors() -> None:
+    """Random byte flips, cuts and insertions: loaders and path validation either work or
+    raise their typed errors (the library's InvalidVersion, DuplicateExtension … are mapped)."""
+    import contextlib
+    import random
+    import warnings
+
+    from petrel.crypto.validation import PathValidationError, validate_path
+
+    ca = root("rsa", 2048)
+    ee = leaf(sub(ca, spec=CertSpec(pss=True)), "ed448", None)
+    crl = sign_crl(ca.cert, ca.key, [Revoke(3, reason="superseded")], now=NOW)
+    seeds = [ca.cert.der, ee.cert.der, crl.der]
+    rnd = random.Random(7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the loaders must not leak library warnings either
+        for _ in range(1500):
+            data = bytearray(rnd.choice(seeds))
+            for _ in range(rnd.randint(1, 3)):
+                at = rnd.randrange(len(data))
+                if rnd.random() < 0.7:
+                    data[at] = rnd.randrange(256)
+                else:
+                    del data[at : at + rnd.randint(1, 6)]
+            for loader in (load_certificate, load_crl):
+                try:
+                    item = loader(bytes(data))
+                except CredentialError:
+                    continue
+                if isinstance(item, Certificate):
+                    with contextlib.suppress(PathValidationError):
+                        validate_path(item, [], [ca.cert], now=NOW)
