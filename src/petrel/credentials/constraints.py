@@ -214,15 +214,17 @@ def select_schemes(
     """RFC 7427 schemes to sign our AUTH with, best first (strongSwan's choice).
 
     With IKE scheme rules in ``constraint``, those for our key type whose hash the peer
-    announced (SIGNATURE_HASH_ALGORITHMS, RFC 7427 §4); an empty list then means no common
-    scheme. Without rules, :func:`default_schemes` for the key filtered by the peer's hashes.
+    announced (SIGNATURE_HASH_ALGORITHMS, RFC 7427 §4), SHA-1 left out (we only verify it);
+    an empty list then means no common scheme. Without rules, :func:`default_schemes` for
+    the key filtered by the peer's hashes.
     """
     hashes = set(peer_hashes)
     rules = constraint.ike_schemes if constraint is not None else ()
     if rules:
         chosen: list[SignatureScheme] = []
         for rule in rules:
-            if rule.key_type is key.key_type and rule.hash in hashes:
+            usable = rule.hash in hashes and rule.hash != HashAlgorithm.SHA1  # verify-only
+            if rule.key_type is key.key_type and usable:
                 scheme = rule.scheme()
                 if scheme not in chosen:
                     chosen.append(scheme)

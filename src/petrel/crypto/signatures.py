@@ -152,11 +152,14 @@ def build_auth(
     """The AUTH payload data for ``method`` signing ``octets``.
 
     Method 14 needs ``scheme`` (pick one with :func:`default_schemes` and the peer's
-    SIGNATURE_HASH_ALGORITHMS); methods 1 and 9-11 fix their own scheme.
+    SIGNATURE_HASH_ALGORITHMS; SHA-1 is refused); methods 1 and 9-11 fix their own scheme
+    (method 1 is SHA-1 by definition, RFC 7296 §3.8).
     """
     if method == AuthMethod.DIGITAL_SIGNATURE:
         if scheme is None:
             raise ValueError("method 14 needs a signature scheme")
+        if scheme.hash == HashAlgorithm.SHA1:  # RFC 8247 §3.2: verified from peers, never sent
+            raise UnsupportedSignature("Petrel does not make SHA-1 signatures for method 14")
         algorithm = scheme.algorithm_identifier()
         return bytes([len(algorithm)]) + algorithm + sign(key, scheme, octets)
     if method == AuthMethod.RSA_SIG:

@@ -125,14 +125,14 @@ def _all_schemes(keys: dict[str, PrivateKey]) -> list[tuple[PrivateKey, S.Signat
     out = [(keys["rsa"], s) for s in default_schemes(keys["rsa"], rsa_pss=True)]
     out += [(keys[c], s) for c in ("p256", "p384", "p521") for s in default_schemes(keys[c])]
     out += [(keys["p256"], S.ECDSA_SHA512), (keys["p521"], S.ECDSA_SHA256)]
-    out += [(keys["rsa"], S.RSA_PKCS1_SHA1)]  # a peer may still use it; we verify it
+
     out += [(keys["ed25519"], S.ED25519), (keys["ed448"], S.ED448)]
     return out
 
 
 def test_every_scheme_round_trips_and_tamper_fails(keys: dict[str, PrivateKey]) -> None:
     pairs = _all_schemes(keys)
-    assert len(pairs) == 17
+    assert len(pairs) == 16
     for key, scheme in pairs:
         data = build_auth(key, DS, OCTETS, scheme)
         assert data[0] == len(scheme.algorithm_identifier())
@@ -239,9 +239,19 @@ def test_library_signatures_verified_by_ours() -> None:
     assert verify_auth(public, AuthMethod.RSA_SIG, sig, OCTETS) == S.RSA_PKCS1_SHA1
 
 
-def test_sha1_is_verify_only_in_defaults(keys: dict[str, PrivateKey]) -> None:
+def test_sha1_is_verify_only(keys: dict[str, PrivateKey]) -> None:
     for key in keys.values():
         assert all(s.hash != HashAlgorithm.SHA1 for s in default_schemes(key, rsa_pss=True))
+    with pytest.raises(UnsupportedSignature):
+        build_auth(keys["rsa"], DS, OCTETS, S.RSA_PKCS1_SHA1)
+    # A peer's SHA-1 signature (RFC 7427 A.1 sha1WithRSAEncryption) still verifies.
+    for key, scheme in (
+        (keys["rsa"], S.RSA_PKCS1_SHA1),
+        (keys["p256"], S.SignatureScheme(KeyType.ECDSA, HashAlgorithm.SHA1)),
+    ):
+        algorithm = scheme.algorithm_identifier()
+        data = bytes([len(algorithm)]) + algorithm + sign(key, scheme, OCTETS)
+        assert verify_auth(key.public, DS, data, OCTETS) == scheme
 
 
 def test_default_scheme_order_follows_key_strength(keys: dict[str, PrivateKey]) -> None:

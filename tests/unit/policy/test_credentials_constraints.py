@@ -163,3 +163,10 @@ def test_select_schemes_like_strongswan() -> None:
     assert select_schemes(AuthConstraint.parse("rsa-2048"), rsa, ALL_HASHES)[0].name == (
         "rsa-sha256"
     )
+
+
+def test_sha1_rules_are_never_chosen_for_signing() -> None:
+    rsa = generate_private_key("rsa", 2048)
+    sha1_only = AuthConstraint.parse("rsa-sha1")
+    assert select_schemes(sha1_only, rsa, ALL_HASHES) == []
+    assert _check("rsa-sha1", ike_scheme=S.RSA_PKCS1_SHA1) is None  # still accepted from peers
