@@ -124,7 +124,7 @@ def _spec(args: argparse.Namespace) -> pki_ops.CertSpec:
         flags=tuple(args.flag),
         crl_uris=tuple(args.crl),
         critical=tuple(args.critical),
-        serial=int(args.serial[0], 16) if args.serial else None,
+        serial=int(args.serial[0].replace(":", ""), 16) if args.serial else None,
         lifetime_days=args.lifetime,
         digest=_DIGESTS[args.digest] if args.digest else None,
         pss=args.rsa_padding == "pss",

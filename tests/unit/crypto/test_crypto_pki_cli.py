@@ -292,3 +292,28 @@ def test_petrel_issues_with_keys_strongswan_made(
     )
     out = pki("--verify", "--in", ee, "--cacert", ca)
     assert b"certificate trusted, lifetimes valid" in out
+
+
+def test_serial_lifetime_and_digest(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    key = _make(capsysbinary, tmp_path / "k", "--gen", "--type", "ecdsa", "--size", "256")
+    code, out = _run(
+        capsysbinary,
+        "--self",
+        "--in",
+        key,
+        "--dn",
+        "CN=x",
+        "--serial",
+        "01:02",
+        "--lifetime",
+        "10",
+        "--digest",
+        "sha512",
+    )
+    assert code == 0
+    cert = load_certificate(out)
+    assert cert.serial == 0x0102
+    assert (cert.not_after - cert.not_before).days == 10
+    assert cert.scheme is not None and cert.scheme.name == "ecdsa-sha512"
