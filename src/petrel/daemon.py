@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .policy.connection import Connection, SwanctlConfig
 from .dataplane.routing import FWMARK, ROUTING_TABLE, ROUTING_TABLE_PRIO, PolicyRouting
 from .dataplane.sockets import DatagramEndpoint, Received, open_esp_raw, open_udp
 from .dataplane.tun import TunDevice
@@ -24,6 +23,7 @@ from .dataplane.userspace import DEFAULT_OUTER_MTU, ESP_OVERHEAD, UserspaceDatap
 from .esp.udpencap import UdpKind, classify, keepalive
 from .ike import events as ev
 from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
+from .policy.connection import Connection, SwanctlConfig
 from .policy.selectors import resolve_dynamic
 from .ratelimit import DropLog
 from .savekeys import KeySaver

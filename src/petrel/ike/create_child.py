@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..policy.connection import ChildConfig
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.ke import KeyExchange, new_key_exchange, respond_key_exchange
+from ..policy.connection import ChildConfig
 from ..policy.selectors import Selector, all_within, narrow
 from ..wire.payloads import KE, SA, Delete, Nonce, Notify, Payload, Proposal, TSi, TSr, first_of
 from ..wire.registry import ExchangeType, KeId, NotifyType, ProtocolId, is_error_notify, name_of

@@ -20,7 +20,6 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..policy.connection import ChildConfig, Connection, SharedSecret, best_psk
 from ..crypto import auth as ikeauth
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.kdf import child_keymat, derive_ike_keys, skeyseed, split_child_keymat
@@ -29,6 +28,7 @@ from ..crypto.nat import nat_detection_hash
 from ..crypto.proposals import format_proposal
 from ..crypto.sk import SkCipher
 from ..esp.udpencap import IKE_MARKER
+from ..policy.connection import ChildConfig, Connection, SharedSecret, best_psk
 from ..policy.identity import Identity
 from ..policy.selectors import Selector, all_within, resolve_dynamic
 from ..ratelimit import DropLog

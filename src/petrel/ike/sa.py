@@ -6,10 +6,10 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..policy.connection import ChildConfig, Connection
 from ..crypto.kdf import IkeKeys
 from ..crypto.ke import KeyExchange
 from ..crypto.sk import SkCipher
+from ..policy.connection import ChildConfig, Connection
 from ..policy.selectors import Selector
 from ..wire.payloads import Message, Payload, Proposal
 from .events import Address
