@@ -31,7 +31,7 @@ APT_PACKAGES=(
 )
 
 # One run at a time (tests and the demo may start this script concurrently).
-exec 9<"$0"
+exec 9<scripts/install-deps.sh
 flock 9
 
 missing=()
