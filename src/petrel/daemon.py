@@ -58,7 +58,12 @@ class Daemon:
     def __init__(self, config: SwanctlConfig, options: DaemonOptions | None = None) -> None:
         self.config = config
         self.options = options or DaemonOptions()
-        self.engine = IkeEngine(config.connections, config.secrets, self.options.engine)
+        self.engine = IkeEngine(
+            config.connections,
+            config.secrets,
+            self.options.engine,
+            credentials=config.credentials,
+        )
         self.loop: asyncio.AbstractEventLoop | None = None
         self.udp: dict[tuple[str, int], DatagramEndpoint] = {}
         self.raw: dict[int, DatagramEndpoint] = {}

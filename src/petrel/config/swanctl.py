@@ -13,9 +13,13 @@ import binascii
 import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from petrel.credentials.constraints import AuthConstraint, ConstraintError
+from petrel.credentials.identities import parse_identity
 from petrel.crypto.errors import ProposalError
+from petrel.crypto.pki_errors import CredentialError
 from petrel.crypto.proposals import parse_proposals
 from petrel.policy.connection import (
     AuthConfig,
@@ -30,6 +34,7 @@ from petrel.policy.selectors import Selector
 from petrel.wire.payloads import Proposal
 from petrel.wire.registry import ProtocolId, TransformType
 
+from .credentials import KEY_SECRET_PREFIXES, load_named, load_store
 from .errors import ConfigError
 from .settings import Section, Setting, load_settings, parse_settings
 
@@ -53,9 +58,13 @@ __all__ = [
 class _Ctx:
     """Where we are: the dotted path of the section being read."""
 
-    def __init__(self, section: Section, path: str) -> None:
+    def __init__(self, section: Section, path: str, base: Path | None = None) -> None:
         self.section = section
         self.path = path
+        self.base = base  # the folder of swanctl.conf: credentials are found beside it
+
+    def sub(self, section: Section, path: str) -> _Ctx:
+        return _Ctx(section, path, self.base)
 
     def error(self, setting: Setting | None, message: str, key: str | None = None) -> ConfigError:
         if setting is None:
@@ -163,7 +172,7 @@ def _selectors(ctx: _Ctx, s: Setting) -> tuple[Selector, ...]:
 
 def _identity(ctx: _Ctx, s: Setting) -> Identity:
     try:
-        return Identity.parse(s.value)
+        return parse_identity(s.value)  # distinguished names too: "C=CH, O=org, CN=moon"
     except UnsupportedIdentity as exc:
         raise ctx.error(s, f"{ctx.path}.{s.key}: {exc}") from None
     except ValueError as exc:
@@ -179,27 +188,18 @@ def _version(ctx: _Ctx, s: Setting) -> int:
     raise ctx.error(s, f"{ctx.path}.version: invalid value '{value}' (0, 1 or 2)")
 
 
-_AUTH_UNSUPPORTED_PREFIXES = (
-    "pubkey",
-    "rsa",
-    "ecdsa",
-    "ed25519",
-    "ed448",
-    "bliss",
-    "eap",
-    "xauth",
-    "null",
-    "ike:",
-)
-
-
 def _auth(ctx: _Ctx, s: Setting) -> str:
-    value = s.value.strip().lower()
-    if value == "psk":
-        return value
-    if value.startswith(_AUTH_UNSUPPORTED_PREFIXES):
-        raise ctx.error(s, f"{ctx.path}.auth = {value} is not supported yet")
-    raise ctx.error(s, f"{ctx.path}.auth: unknown authentication method '{s.value}'")
+    """psk, null, or a public-key constraint strongSwan would accept (``rsa-3072``, …)."""
+    value = s.value.strip()
+    try:
+        AuthConstraint.parse(value)
+    except ConstraintError as exc:
+        raise ctx.error(s, f"{ctx.path}.auth: {exc}") from None
+    return value
+
+
+def _names(ctx: _Ctx, s: Setting) -> tuple[str, ...]:
+    return _list(s.value)
 
 
 _Parser = Callable[[_Ctx, Setting], Any]
@@ -244,18 +244,21 @@ _CONNECTION_UNSUPPORTED = {
     "ocsp": "reply",
 }
 
-_AUTH_KEYS: dict[str, _Parser] = {"auth": _auth, "id": _identity}
+_AUTH_KEYS: dict[str, _Parser] = {
+    "auth": _auth,
+    "id": _identity,
+    "certs": _names,
+    "cacerts": _names,
+    "pubkeys": _names,
+    "revocation": _choice(("strict", "ifuri", "relaxed")),
+}
 _AUTH_UNSUPPORTED = {
-    "certs": "",
-    "pubkeys": "",
-    "cacerts": "",
     "ca_id": "",
     "eap_id": "",
     "aaa_id": "",
     "xauth_id": "",
     "groups": "",
     "cert_policy": "",
-    "revocation": "relaxed",
     "round": "0",
 }
 _AUTH_UNSUPPORTED_SECTIONS = ("cert", "cacert")
@@ -313,10 +316,6 @@ _SECRET_UNSUPPORTED_PREFIXES = (
     "xauth",
     "ntlm",
     "ppk",
-    "private",
-    "rsa",
-    "ecdsa",
-    "pkcs8",
     "pkcs12",
     "token",
 )
@@ -358,10 +357,12 @@ def _auth_config(ctx: _Ctx) -> AuthConfig:
             )
         raise _unknown_section(ctx, sub)
     values = _read_settings(ctx, _AUTH_KEYS, _AUTH_UNSUPPORTED)
-    if "auth" not in values:
-        raise ctx.error(
-            None, f"{ctx.path}.auth = pubkey (the default) is not supported yet", "auth"
-        )
+    for key in ("certs", "cacerts", "pubkeys"):
+        if key in values:
+            try:
+                values[key] = load_named(key, values[key], ctx.base)
+            except CredentialError as exc:
+                raise ctx.error(ctx.section.settings[key], f"{ctx.path}.{key}: {exc}") from None
     return AuthConfig(**values)
 
 
@@ -403,10 +404,8 @@ def _pick_round(ctx: _Ctx, side: str) -> AuthConfig:
             f"{ctx.path}.{sub.name}",
         )
     if not rounds:
-        raise ctx.error(
-            None, f"{ctx.path}.{side}.auth = pubkey (the default) is not supported yet", side
-        )
-    return _auth_config(_Ctx(rounds[0], f"{ctx.path}.{rounds[0].name}"))
+        return AuthConfig()  # strongSwan's default: public-key authentication, default id
+    return _auth_config(ctx.sub(rounds[0], f"{ctx.path}.{rounds[0].name}"))
 
 
 def _connection(ctx: _Ctx) -> Connection:
@@ -465,55 +464,84 @@ def _secret(ctx: _Ctx) -> SharedSecret:
     return SharedSecret(tuple(ids), secret)
 
 
-def _secrets(ctx: _Ctx) -> tuple[SharedSecret, ...]:
+def _key_passphrase(ctx: _Ctx) -> tuple[str, bytes]:
+    """A ``private…``/``rsa…``/``ecdsa…``/``pkcs8…`` secret: the passphrase of ``file``."""
+    for sub in ctx.section.sections.values():
+        raise _unknown_section(ctx, sub)
+    values: dict[str, Any] = {}
+    for key, setting in ctx.section.settings.items():
+        if key == "file":
+            values[key] = setting.value
+        elif key == "secret":
+            values[key] = _decode_secret(ctx, setting)
+        else:
+            raise ctx.error(setting, f"unknown setting '{ctx.path}.{key}'")
+    if "file" not in values or "secret" not in values:
+        raise ctx.error(None, f"{ctx.path}: 'file' and 'secret' are both required")
+    return values["file"], values["secret"]
+
+
+def _secrets(ctx: _Ctx) -> tuple[tuple[SharedSecret, ...], dict[str, bytes]]:
+    """The shared secrets, and the passphrases of encrypted private keys by file name."""
     for setting in ctx.section.settings.values():
         raise ctx.error(setting, f"unknown setting '{ctx.path}.{setting.key}'")
     result: list[SharedSecret] = []
+    passphrases: dict[str, bytes] = {}
     for name, sub in ctx.section.sections.items():
         path = f"{ctx.path}.{name}"
         if name.startswith("ike"):
             result.append(_secret(_Ctx(sub, path)))
+        elif name.startswith(KEY_SECRET_PREFIXES):
+            file, secret = _key_passphrase(_Ctx(sub, path))
+            passphrases[file] = secret
         elif name.startswith(_SECRET_UNSUPPORTED_PREFIXES):
             raise ConfigError(
                 f"{path}: this kind of secret is not supported yet", sub.file, sub.line, path
             )
         else:
             raise _unknown_section(ctx, sub, " (secret sections are named ike…, eap…, …)")
-    return tuple(result)
+    return tuple(result), passphrases
 
 
-def _build(root: Section) -> SwanctlConfig:
+def _build(root: Section, base: Path | None = None) -> SwanctlConfig:
     for setting in root.settings.values():
         raise ConfigError(
             f"unknown setting '{setting.key}'", setting.file, setting.line, setting.key
         )
     connections: dict[str, Connection] = {}
     secrets: tuple[SharedSecret, ...] = ()
+    passphrases: dict[str, bytes] = {}
     for name, sub in root.sections.items():
         if name == "connections":
             for setting in sub.settings.values():
                 raise _Ctx(sub, name).error(setting, f"unknown setting 'connections.{setting.key}'")
             for conn_name, conn in sub.sections.items():
-                connections[conn_name] = _connection(_Ctx(conn, f"connections.{conn_name}"))
+                ctx = _Ctx(conn, f"connections.{conn_name}", base)
+                connections[conn_name] = _connection(ctx)
         elif name == "secrets":
-            secrets = _secrets(_Ctx(sub, "secrets"))
+            secrets, passphrases = _secrets(_Ctx(sub, "secrets"))
         elif name in ("pools", "authorities"):
             if sub.settings or sub.sections:
                 raise ConfigError(f"{name} are not supported yet", sub.file, sub.line, name)
         else:
             raise ConfigError(f"unknown section '{name}'", sub.file, sub.line, name)
-    return SwanctlConfig(connections, secrets)
+    try:
+        store = load_store(base, passphrases)
+    except CredentialError as exc:
+        raise ConfigError(f"credentials: {exc}", root.file, 0, "credentials") from None
+    return SwanctlConfig(connections, secrets, store)
 
 
 def parse_swanctl(
     text: str, source: str = "<string>", base_dir: str | None = None
 ) -> SwanctlConfig:
-    """Parse swanctl.conf ``text``; raises :class:`ConfigError`."""
-    return _build(parse_settings(text, source, base_dir))
+    """Parse swanctl.conf ``text``; raises :class:`ConfigError`.  Credentials are read from
+    the folders in ``base_dir`` (as beside swanctl.conf) when it is given."""
+    return _build(parse_settings(text, source, base_dir), Path(base_dir) if base_dir else None)
 
 
 def load_swanctl(path: str) -> SwanctlConfig:
     """Load a swanctl.conf file, or the ``swanctl.conf`` inside folder ``path``."""
     if os.path.isdir(path):
         path = os.path.join(path, "swanctl.conf")
-    return _build(load_settings(path))
+    return _build(load_settings(path), Path(path).resolve().parent)

@@ -77,6 +77,8 @@ def _dn_der(text: str) -> bytes:
 
 def format_identity(identity: Identity) -> str:
     """Text of an identity; distinguished names in strongSwan's DN syntax."""
+    if identity.id_type == IdType.NULL:
+        return "%null"  # RFC 7619 ID_NULL
     if identity.id_type == IdType.DER_ASN1_DN:
         try:
             return str(DistinguishedName.from_der(identity.data))

@@ -19,8 +19,10 @@ import os
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from ..crypto import auth as ikeauth
+from ..credentials.identities import format_identity, id_match
+from ..credentials.store import CredentialStore
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.kdf import child_keymat, derive_ike_keys, skeyseed, split_child_keymat
 from ..crypto.ke import new_key_exchange, respond_key_exchange, supported_groups
@@ -28,7 +30,7 @@ from ..crypto.nat import nat_detection_hash
 from ..crypto.proposals import format_proposal
 from ..crypto.sk import SkCipher
 from ..esp.udpencap import IKE_MARKER
-from ..policy.connection import ChildConfig, Connection, SharedSecret, best_psk
+from ..policy.connection import ChildConfig, Connection, SharedSecret
 from ..policy.identity import Identity
 from ..policy.selectors import Selector, all_within, resolve_dynamic
 from ..ratelimit import DropLog
@@ -56,9 +58,7 @@ from ..wire.payloads import (
     first_of,
 )
 from ..wire.registry import (
-    AuthMethod,
     ExchangeType,
-    HashAlgorithm,
     KeId,
     NotifyType,
     ProtocolId,
@@ -67,6 +67,8 @@ from ..wire.registry import (
 )
 from ..wire.summary import message_summary
 from . import events as ev
+from .auth import AuthFailure
+from .auth.exchange import IkeAuth, method_fits, signature_hash_notify
 from .create_child import CreateChildMixin
 from .fragment import (
     DEFAULT_FRAGMENT_SIZE,
@@ -118,9 +120,13 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         secrets: Sequence[SharedSecret],
         settings: EngineSettings | None = None,
         random: Callable[[int], bytes] = os.urandom,
+        credentials: CredentialStore | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.connections = dict(connections)
         self.secrets = tuple(secrets)
+        # Authenticators and credentials (certificate validity needs the wall clock).
+        self.auth = IkeAuth(self.connections.values(), self.secrets, credentials, clock)
         self.settings = settings or EngineSettings()
         self.random = random
         self.drops = DropLog(log)
@@ -768,7 +774,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             KE(sa.ke_group, sa.key_exchange.public_value()),
             Nonce(sa.ni),
             *self._nat_notifies(sa.spi_i, _ZERO_SPI, sa.local, sa.remote, conn.encap),
-            _signature_hash_notify(),
+            signature_hash_notify(),
         ]
         if conn.fragmentation != "no":
             payloads.append(Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
@@ -864,6 +870,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         sa.spi_r = header.spi_r
         sa.nr = nonce.data
         sa.init_response = data
+        self.auth.note_peer_offers(sa, message.payloads)
         sa.algorithms = algorithms
         sa.fragmentation = (
             conn.fragmentation != "no" and NotifyType.IKEV2_FRAGMENTATION_SUPPORTED in (notifies)
@@ -910,22 +917,22 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         assert conn is not None and sa.keys is not None and sa.algorithms is not None
         sa.state = IkeState.AUTH_SENT
         my_id = self._local_identity(conn, sa.local)
-        sa.local_id = str(my_id)
+        sa.local_id = format_identity(my_id)
         id_payload = IDi(my_id.id_type, my_id.data)
-        auth_data = self._psk_auth_value(
-            sa, my_id, self._remote_identity(conn), id_payload, for_peer=False
-        )
-        if auth_data is None:
-            self._fail(sa, NotifyType.AUTHENTICATION_FAILED, "no PSK for these identities", False)
-            self._destroy(sa, "no shared secret")
+        try:
+            *certs, auth = self.auth.own_payloads(sa, conn, my_id, id_payload)
+        except AuthFailure as exc:
+            self._fail(sa, NotifyType.AUTHENTICATION_FAILED, f"cannot authenticate: {exc}", False)
+            self._destroy(sa, "no credentials")
             return
-        payloads: list[Payload] = [id_payload]
+        payloads: list[Payload] = [id_payload, *certs]
         if sa.reauth_of is None:
             payloads.append(Notify(NotifyType.INITIAL_CONTACT))
+        payloads += self.auth.certreq([conn])
         remote_id = self._remote_identity(conn)
-        if remote_id is not None:
+        if remote_id is not None and _concrete_id(remote_id):
             payloads.append(IDr(remote_id.id_type, remote_id.data))
-        payloads.append(AUTH(AuthMethod.PSK, auth_data))
+        payloads.append(auth)
         if sa.initial_child is not None:
             child_cfg = conn.children[sa.initial_child]
             spi_in = self._new_child_spi()
@@ -954,22 +961,21 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             return
         id_r = first_of(payloads, IDr)
         auth = first_of(payloads, AUTH)
-        if id_r is None or auth is None:
+        if id_r is None or auth is None or not isinstance(id_r, IDr):
             errors = [n for n in notifies if is_error_notify(n.notify_type)]
             code = errors[0].notify_type if errors else NotifyType.INVALID_SYNTAX
             self._fail(sa, code, "IKE_AUTH response without IDr/AUTH", True)
             self._destroy(sa, "IKE_AUTH failed")
             return
         peer = Identity(id_r.id_type, id_r.data)
-        expected = self._remote_identity(conn)
-        ok = expected is None or expected.matches(peer)
-        if ok:
-            ok = self._verify_psk(sa, auth, peer, id_r)
-        if not ok:
+        mine = self._local_identity(conn, sa.local)
+        try:
+            how = self.auth.verify_peer(sa, conn, mine, id_r, payloads)
+        except AuthFailure as exc:
             self._fail(
                 sa,
                 NotifyType.AUTHENTICATION_FAILED,
-                f"responder {peer} failed authentication",
+                f"responder '{format_identity(peer)}' failed authentication: {exc}",
                 False,
             )
             self._request(
@@ -981,7 +987,8 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             )
             self._destroy(sa, "peer authentication failed")
             return
-        sa.remote_id = str(peer)
+        sa.remote_id = format_identity(peer)
+        log.info("IKE SA %d: '%s' authenticated with %s", sa.ike_id, sa.remote_id, how)
         self._established(sa, now)
         pending, sa.pending_child = sa.pending_child, None
         if pending is None:
@@ -1169,6 +1176,7 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             init_request=data,
         )
         sa.connection = conn
+        self.auth.note_peer_offers(sa, message.payloads)
         self._check_nat(sa, message, _ZERO_SPI)
         self._derive_ike_keys(sa, shared)
         payloads: list[Payload] = [
@@ -1176,7 +1184,8 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             KE(int(algorithms.ke), my_public),
             Nonce(sa.nr),
             *self._nat_notifies(sa.spi_i, sa.spi_r, local, remote, fake=False),
-            _signature_hash_notify(),
+            *self.auth.certreq(sa.candidates),
+            signature_hash_notify(),
         ]
         if conn.fragmentation != "no" and any(
             n.notify_type == NotifyType.IKEV2_FRAGMENTATION_SUPPORTED for n in message.notifies()
@@ -1312,42 +1321,47 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
                 del self._half_open[key]
         id_i = first_of(payloads, IDi)
         auth = first_of(payloads, AUTH)
-        if id_i is None or auth is None:
+        if not isinstance(id_i, IDi) or not isinstance(auth, AUTH):
             self._respond(sa, header, [Notify(NotifyType.INVALID_SYNTAX)])
             self._destroy(sa, "IKE_AUTH without IDi or AUTH", notify_up=False)
             return
+        self.auth.note_peer_offers(sa, payloads)
         peer = Identity(id_i.id_type, id_i.data)
         id_r = first_of(payloads, IDr)
         wanted_local = Identity(id_r.id_type, id_r.data) if id_r is not None else None
-        conn = self._connection_for_peer(sa, peer, wanted_local)
+        conn = self._connection_for_peer(sa, peer, wanted_local, int(auth.method))
+        failure = f"no connection for initiator '{format_identity(peer)}'"
         if conn is not None:
             sa.connection = conn
-        if conn is None or not self._verify_psk(sa, auth, peer, id_i):
-            self._fail(
-                sa,
-                NotifyType.AUTHENTICATION_FAILED,
-                f"initiator {peer} failed authentication"
-                if conn
-                else f"no connection for initiator {peer}",
-                False,
-            )
+            try:
+                how = self.auth.verify_peer(
+                    sa, conn, self._local_identity(conn, sa.local), id_i, payloads
+                )
+                failure = ""
+            except AuthFailure as exc:
+                failure = f"initiator '{format_identity(peer)}' failed authentication: {exc}"
+        if conn is None or failure:
+            self._fail(sa, NotifyType.AUTHENTICATION_FAILED, failure, False)
             self._respond(sa, header, [Notify(NotifyType.AUTHENTICATION_FAILED)])
             self._destroy(sa, "authentication failed", notify_up=False)
             return
-        sa.remote_id = str(peer)
+        sa.remote_id = format_identity(peer)
+        log.info("IKE SA %d: '%s' authenticated with %s", sa.ike_id, sa.remote_id, how)
         my_id = self._local_identity(conn, sa.local)
-        sa.local_id = str(my_id)
+        sa.local_id = format_identity(my_id)
         my_id_payload = IDr(my_id.id_type, my_id.data)
-        my_auth = self._psk_auth_value(sa, my_id, peer, my_id_payload, for_peer=False)
-        if my_auth is None:
+        try:
+            my_auth = self.auth.own_payloads(sa, conn, my_id, my_id_payload)
+        except AuthFailure as exc:
+            self._fail(sa, NotifyType.AUTHENTICATION_FAILED, f"cannot authenticate: {exc}", False)
             self._respond(sa, header, [Notify(NotifyType.AUTHENTICATION_FAILED)])
-            self._destroy(sa, "no shared secret", notify_up=False)
+            self._destroy(sa, "no credentials", notify_up=False)
             return
         if any(
             isinstance(p, Notify) and p.notify_type == NotifyType.INITIAL_CONTACT for p in payloads
         ):
             self._initial_contact(sa)
-        response: list[Payload] = [my_id_payload, AUTH(AuthMethod.PSK, my_auth)]
+        response: list[Payload] = [my_id_payload, *my_auth]
         self._established(sa, now)
         child_result = self._child_as_responder(sa, conn, payloads, now)
         response += child_result
@@ -1356,12 +1370,15 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
             self._announce_child(sa, child)
 
     def _connection_for_peer(
-        self, sa: IkeSa, peer: Identity, wanted_local: Identity | None
+        self, sa: IkeSa, peer: Identity, wanted_local: Identity | None, method: int
     ) -> Connection | None:
-        """The first address-matching connection whose identities fit (RFC 4301 §4.4.3 PAD)."""
+        """The first address-matching connection whose identities and authentication method
+        fit (RFC 4301 §4.4.3 PAD)."""
         for conn in sa.candidates:
             remote_id = self._remote_identity(conn)
-            if conn.remote.auth != "psk" or (remote_id is not None and not remote_id.matches(peer)):
+            if not method_fits(conn.remote, method):
+                continue
+            if remote_id is not None and not id_match(peer, remote_id):
                 continue
             if wanted_local is not None:
                 mine = self._local_identity(conn, sa.local)
@@ -1632,57 +1649,10 @@ class IkeEngine(CreateChildMixin, IkeRekeyMixin):
         return _resolve_ts(selectors, address)
 
     def _local_identity(self, conn: Connection, local: ev.Address) -> Identity:
-        if conn.local.id is not None:
-            return conn.local.id
-        return Identity.parse(local[0])
+        return self.auth.local_identity(conn, local[0])
 
     def _remote_identity(self, conn: Connection) -> Identity | None:
         return conn.remote.id
-
-    def _find_secret(self, mine: Identity, peer: Identity | None) -> bytes | None:
-        return best_psk(self.secrets, mine, peer)
-
-    def _psk_auth_value(
-        self,
-        sa: IkeSa,
-        mine: Identity,
-        peer: Identity | None,
-        id_payload: IDi | IDr,
-        for_peer: bool,
-    ) -> bytes | None:
-        """AUTH = prf(prf(PSK, "Key Pad for IKEv2"), signed octets) (§2.15)."""
-        assert sa.keys is not None and sa.algorithms is not None and sa.algorithms.prf
-        secret = self._find_secret(mine, peer)
-        if secret is None:
-            return None
-        i_sent = sa.initiator != for_peer  # whose octets: the initiator's own or the peer's
-        message = sa.init_request if i_sent else sa.init_response
-        nonce = sa.nr if i_sent else sa.ni
-        sk_p = sa.keys.sk_pi if i_sent else sa.keys.sk_pr
-        octets = ikeauth.signed_octets(
-            message, nonce, sa.algorithms.prf, sk_p, _id_body(id_payload)
-        )
-        return ikeauth.psk_auth(sa.algorithms.prf, secret, octets)
-
-    def _verify_psk(self, sa: IkeSa, auth: AUTH, peer: Identity, id_payload: IDi | IDr) -> bool:
-        if auth.method != AuthMethod.PSK:
-            return False
-        conn = sa.connection
-        assert conn is not None
-        mine = self._local_identity(conn, sa.local)
-        secret = self._find_secret(mine, peer)
-        if secret is None:
-            return False
-        assert sa.keys is not None and sa.algorithms is not None and sa.algorithms.prf
-        i_sent = not sa.initiator  # the peer's octets
-        message = sa.init_request if i_sent else sa.init_response
-        nonce = sa.nr if i_sent else sa.ni
-        sk_p = sa.keys.sk_pi if i_sent else sa.keys.sk_pr
-        octets = ikeauth.signed_octets(
-            message, nonce, sa.algorithms.prf, sk_p, _id_body(id_payload)
-        )
-        expected = ikeauth.psk_auth(sa.algorithms.prf, secret, octets)
-        return hmac.compare_digest(expected, auth.data)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1711,11 +1681,6 @@ def _id_body(payload: IDi | IDr) -> bytes:
     return bytes([int(payload.id_type), 0, 0, 0]) + payload.data
 
 
-def _signature_hash_notify() -> Notify:
-    algs = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)
-    return Notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, b"".join(_GROUP.pack(a) for a in algs))
-
-
 def _addr_matches(specs: Sequence[str], address: str) -> bool:
     """Does ``address`` fit one of a connection's local_addrs/remote_addrs entries?"""
     if not specs:
@@ -1742,3 +1707,8 @@ def _addr_matches(specs: Sequence[str], address: str) -> bool:
 def _resolve_ts(selectors: Sequence[Selector], address: str) -> tuple[Selector, ...]:
     """Replace 'dynamic' selectors with the host's own address (swanctl.conf semantics)."""
     return resolve_dynamic(selectors, address)
+
+
+def _concrete_id(identity: Identity) -> bool:
+    """An identity we may name in IDr: not %any and, for DNs, without wildcards."""
+    return not identity.is_any and b"*" not in identity.data

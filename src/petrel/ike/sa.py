@@ -135,6 +135,8 @@ class IkeSa:
     rekey_nr: bytes = field(default=b"", repr=False)
     attempt: int = 1  # keyingtries: which try this initiation is
     pending_extra_children: list[str] = field(default_factory=list)
+    peer_hashes: tuple[int, ...] | None = None  # its SIGNATURE_HASH_ALGORITHMS (RFC 7427)
+    peer_certreq: tuple[bytes, ...] | None = None  # CA key ids of its CERTREQ (§3.7)
 
     def reassembly(self, responses: bool) -> Reassembler:
         """Fragment reassembly state for the peer's requests or for its responses."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from petrel.credentials.store import CredentialStore
+from petrel.crypto.keys import PublicKey
 from petrel.crypto.proposals import parse_proposals
+from petrel.crypto.x509 import Certificate
 from petrel.wire.payloads import Proposal
 from petrel.wire.registry import ProtocolId
 
@@ -37,11 +40,26 @@ def _default_esp() -> tuple[Proposal, ...]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthConfig:
-    """A ``local``/``remote`` section: authentication method and identity (None = default:
-    the local address, or any remote identity)."""
+    """A ``local``/``remote`` section (one authentication round).
 
-    auth: str = "psk"
+    ``auth`` is swanctl's value as written: ``psk``, ``null`` (RFC 7619), or a public-key
+    constraint (``pubkey``, ``rsa-3072``, ``ecdsa-sha384``, ``ed25519``, ``rsa/pss``, …);
+    ``id`` None means the default (the local address or certificate subject; any remote).
+    ``certs``/``cacerts``/``pubkeys`` are the certificates, CAs and raw public keys named by
+    the section, loaded; ``revocation`` is strongSwan's strict/ifuri/relaxed."""
+
+    auth: str = "pubkey"
     id: Identity | None = None
+    certs: tuple[Certificate, ...] = ()
+    cacerts: tuple[Certificate, ...] = ()
+    pubkeys: tuple[PublicKey, ...] = ()
+    revocation: str = "relaxed"
+
+    @property
+    def method(self) -> str:
+        """``psk``, ``null`` or ``pubkey``: which authenticator handles this round."""
+        value = self.auth.lower()
+        return value if value in ("psk", "null") else "pubkey"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,6 +138,8 @@ class SharedSecret:
 class SwanctlConfig:
     connections: dict[str, Connection]
     secrets: tuple[SharedSecret, ...] = ()
+    credentials: CredentialStore = field(default_factory=CredentialStore, compare=False)
+    """Certificates, CAs, CRLs, private and public keys (swanctl's folders beside the file)."""
 
     def find_psk(self, me: Identity | None, peer: Identity | None) -> bytes | None:
         """The best-fitting shared secret for ``me`` and ``peer`` (first of equals), or None."""

@@ -17,10 +17,11 @@ from petrel.config.swanctl import (
     load_swanctl,
     parse_swanctl,
 )
+from petrel.credentials.identities import format_identity
 from petrel.crypto.proposals import parse_proposals
 from petrel.policy.identity import Identity
 from petrel.policy.selectors import Selector
-from petrel.wire.registry import ProtocolId
+from petrel.wire.registry import IdType, ProtocolId
 
 # The verified PSK / AES-256-GCM / x25519 configuration of the lab (docs: shared/LAB.md).
 LAB = """\
@@ -305,8 +306,7 @@ def line_of(text: str, needle: str) -> int:
             "connections.c.children.net.updown",
             "not supported yet",
         ),
-        (conf(local="certs = a.pem"), "certs", "connections.c.local.certs", "not supported yet"),
-        (conf(local="id = C=CH, CN=moon"), "id = C", "connections.c.local.id", "not supported yet"),
+        (conf(local="certs = a.pem"), "certs", "connections.c.local.certs", "a.pem: No such"),
         (conf(extra="pools { p { addrs = 10.3.0.0/24 } }"), "pools", "pools", "not supported"),
         (
             conf(extra="secrets { eap-a { secret = x } }"),
@@ -318,7 +318,7 @@ def line_of(text: str, needle: str) -> int:
             conf(extra="secrets { private-a { file = k.pem } }"),
             "private-a",
             "secrets.private-a",
-            "not supported yet",
+            "'file' and 'secret' are both required",
         ),
         # invalid values
         (conf(child="mode = bogus"), "mode", "connections.c.children.net.mode", "invalid value"),
@@ -377,16 +377,23 @@ def test_refusals_name_file_line_and_key(text: str, needle: str, key: str, fragm
 
 
 @pytest.mark.parametrize(
+    ("auth", "method"),
+    [("psk", "psk"), ("null", "null"), ("pubkey", "pubkey"), ("rsa-2048-sha256", "pubkey")],
+)
+def test_auth_methods_accepted(auth: str, method: str) -> None:
+    text = conf().replace("auth = psk\n      \n", f"auth = {auth}\n", 1)
+    local = parse_swanctl(text).connections["c"].local
+    assert local.auth == auth and local.method == method
+
+
+@pytest.mark.parametrize(
     ("auth", "fragment"),
     [
-        ("pubkey", "auth = pubkey is not supported yet"),
-        ("eap-mschapv2", "auth = eap-mschapv2 is not supported yet"),
-        ("rsa-2048-sha256", "not supported yet"),
-        ("null", "not supported yet"),
-        ("magic", "unknown authentication method"),
+        ("eap-mschapv2", "EAP and XAuth are not supported yet"),
+        ("magic", "unknown key type 'magic'"),
     ],
 )
-def test_auth_methods(auth: str, fragment: str) -> None:
+def test_auth_methods_refused(auth: str, fragment: str) -> None:
     text = conf().replace("auth = psk\n      \n", f"auth = {auth}\n", 1)
     error = error_of(text)
     assert fragment in error.message
@@ -396,13 +403,18 @@ def test_auth_methods(auth: str, fragment: str) -> None:
 
 def test_missing_auth_means_pubkey() -> None:
     text = "connections {\n  c {\n    local { id = a }\n    remote { auth = psk }\n  }\n}\n"
-    error = error_of(text)
-    assert "pubkey (the default) is not supported yet" in error.message
-    assert error.line == 3
-    text = "connections {\n  c {\n    remote { auth = psk }\n  }\n}\n"
-    error = error_of(text)
-    assert "local.auth = pubkey" in error.message
-    assert error.line == 2
+    conn = parse_swanctl(text).connections["c"]
+    assert conn.local.auth == "pubkey" and conn.local.method == "pubkey"
+    conn = parse_swanctl("connections {\n  c {\n    remote { auth = psk }\n  }\n}\n").connections[
+        "c"
+    ]
+    assert conn.local == AuthConfig()
+
+
+def test_distinguished_name_identity() -> None:
+    local = parse_swanctl(conf(local="id = C=CH, O=Petrel, CN=moon")).connections["c"].local
+    assert local.id is not None and local.id.id_type == IdType.DER_ASN1_DN
+    assert format_identity(local.id) == "C=CH, O=Petrel, CN=moon"
 
 
 def test_multiple_auth_rounds_refused() -> None:

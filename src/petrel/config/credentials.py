@@ -1,0 +1,53 @@
+"""swanctl.conf's credentials: the folders beside the file, the files a ``local``/``remote``
+section names (``certs``, ``cacerts``, ``pubkeys``) and the passphrases of encrypted keys
+(``secrets.private…``/``rsa…``/``ecdsa…``/``pkcs8…`` with ``file`` and ``secret``).
+
+strongSwan resolves a relative file name against the folder of its kind (``x509/``,
+``x509ca/``, ``pubkey/``) beside swanctl.conf; so does Petrel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from petrel.credentials.folders import load_folders
+from petrel.credentials.store import CredentialStore
+from petrel.crypto.keys import PublicKey, load_public_key
+from petrel.crypto.pki_errors import CredentialError
+from petrel.crypto.x509 import Certificate, load_certificates
+
+__all__ = ["KEY_SECRET_PREFIXES", "load_named", "load_store"]
+
+KEY_SECRET_PREFIXES = ("private", "rsa", "ecdsa", "pkcs8")
+_FOLDER_OF = {"certs": "x509", "cacerts": "x509ca", "pubkeys": "pubkey"}
+
+
+def load_store(base: Path | None, passphrases: Mapping[str, bytes]) -> CredentialStore:
+    """Every credential in the folders beside swanctl.conf (none without a file)."""
+    if base is None:
+        return CredentialStore()
+    return load_folders(base, passphrases=passphrases)
+
+
+def load_named(
+    key: str, names: tuple[str, ...], base: Path | None
+) -> tuple[Certificate, ...] | tuple[PublicKey, ...]:
+    """The certificates (``certs``, ``cacerts``) or public keys (``pubkeys``) of ``names``;
+    :class:`CredentialError` naming the file that cannot be read."""
+    folder = (base or Path.cwd()) / _FOLDER_OF[key]
+    loaded: list = []
+    for name in names:
+        path = Path(name) if Path(name).is_absolute() else folder / name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CredentialError(f"{path}: {exc.strerror or exc}") from None
+        try:
+            if key == "pubkeys":
+                loaded.append(load_public_key(data))
+            else:
+                loaded.extend(load_certificates(data))
+        except CredentialError as exc:
+            raise CredentialError(f"{path}: {exc}") from None
+    return tuple(loaded)
