@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..crypto.kdf import IkeKeys
-from ..crypto.ke import KeyExchange
 from ..crypto.sk import SkCipher
 from ..policy.connection import ChildConfig, Connection
 from ..policy.selectors import Selector
-from ..wire.payloads import Message, Payload, Proposal
 from .events import Address
 from .fragment import Reassembler
 from .negotiation import Algorithms
+from .timers import TimerKey
+
+if TYPE_CHECKING:
+    from .task import Task
 
 
 class IkeState(enum.Enum):
@@ -30,18 +33,29 @@ class IkeState(enum.Enum):
         return self.value.strip()
 
 
+class ChildState(enum.StrEnum):
+    INSTALLED = "INSTALLED"
+    REKEYING = "REKEYING"  # a rekey of ours is queued or in flight
+    REKEYED = "REKEYED"  # replaced; its Delete follows
+    DELETING = "DELETING"  # our Delete is queued or in flight
+
+
 @dataclass
 class Outstanding:
     """Our request awaiting its response (window size 1, §2.3) and its retransmission state."""
 
     message_id: int
     data: tuple[bytes, ...]  # the datagrams: one message, or its RFC 7383 fragments
-    on_response: Callable[[Message, tuple[Payload, ...], float], None]
+    task: Task  # the exchange's task: it processes the response
     sent_at: float
     next_send: float
     tries: int = 1
     give_up_at: float | None = None  # a liveness check gives up after dpd_timeout
-    deletes_ike: bool = False  # the Delete of this IKE SA (§1.4.1)
+
+    @property
+    def deletes_ike(self) -> bool:
+        """The Delete of this IKE SA (§1.4.1)."""
+        return self.task.deletes_ike
 
 
 @dataclass
@@ -60,7 +74,7 @@ class ChildSa:
     ni: bytes = field(default=b"", repr=False)
     nr: bytes = field(default=b"", repr=False)
     shared: bytes = field(default=b"", repr=False)  # PFS secret, wiped once keys are derived
-    state: str = "INSTALLED"  # INSTALLED, REKEYING, REKEYED, DELETING
+    state: ChildState = ChildState.INSTALLED
     outbound_active: bool = True
     replacement: int | None = None  # child id of the SA that replaced this one
     peer_rekey: int | None = None  # child id the peer created to replace this one
@@ -72,19 +86,8 @@ class ChildSa:
 
 
 @dataclass
-class PendingChild:
-    """A Child SA we proposed in IKE_AUTH and whose answer we await."""
-
-    config: ChildConfig
-    spi_in: int
-    proposals: tuple[Proposal, ...]
-    local_ts: tuple[Selector, ...]
-    remote_ts: tuple[Selector, ...]
-
-
-@dataclass
 class IkeSa:
-    """One IKE SA.  Holds only state; the engine's exchange handlers change it."""
+    """One IKE SA.  Holds only state; the exchange tasks queued on it change it."""
 
     ike_id: int
     initiator: bool
@@ -98,7 +101,6 @@ class IkeSa:
     candidates: tuple[Connection, ...] = ()
     ni: bytes = b""
     nr: bytes = b""
-    key_exchange: KeyExchange | None = None
     ke_group: int = 0
     algorithms: Algorithms | None = None
     keys: IkeKeys | None = field(default=None, repr=False)
@@ -106,12 +108,10 @@ class IkeSa:
     sk_in: SkCipher | None = field(default=None, repr=False)
     init_request: bytes = field(default=b"", repr=False)
     init_response: bytes = field(default=b"", repr=False)
-    cookie: bytes = b""
-    ke_retries: int = 0
     next_request_id: int = 0
     expected_peer_id: int = 0
     outstanding: Outstanding | None = None
-    queued: list[Callable[[float], None]] = field(default_factory=list)
+    tasks: deque[Task] = field(default_factory=deque)  # waiting for the window (§2.3)
     last_response: tuple[int, tuple[bytes, ...]] | None = field(default=None, repr=False)
     fragmentation: bool = False  # both sides sent IKEV2_FRAGMENTATION_SUPPORTED
     _reassembly: dict[bool, Reassembler] = field(default_factory=dict, repr=False)
@@ -122,17 +122,13 @@ class IkeSa:
     remote_id: str = ""
     established_at: float | None = None
     children: dict[int, ChildSa] = field(default_factory=dict)
-    pending_child: PendingChild | None = None
     initial_child: str | None = None
-    timers: dict[str, float] = field(default_factory=dict)
+    timers: dict[TimerKey, float] = field(default_factory=dict)
     last_peer_activity: float = 0.0
-    rekeying_ike: bool = False
     reauth_of: int | None = None  # the IKE SA this one reauthenticates (make-before-break)
     rekeyed_to: int | None = None  # the IKE SA that replaced this one
     peer_ike_rekey: int | None = None  # IKE SA the peer created to replace this one
     our_ike_rekey: int | None = None
-    rekey_ni: bytes = field(default=b"", repr=False)
-    rekey_nr: bytes = field(default=b"", repr=False)
     attempt: int = 1  # keyingtries: which try this initiation is
     pending_extra_children: list[str] = field(default_factory=list)
     peer_hashes: tuple[int, ...] | None = None  # its SIGNATURE_HASH_ALGORITHMS (RFC 7427)
@@ -143,6 +139,12 @@ class IkeSa:
         if responses not in self._reassembly:
             self._reassembly[responses] = Reassembler()
         return self._reassembly[responses]
+
+    @property
+    def rekeying_ike(self) -> bool:
+        """A rekey of this IKE SA by us is queued or in flight."""
+        active = self.outstanding.task if self.outstanding is not None else None
+        return any(t.rekeys_ike for t in (active, *self.tasks) if t is not None)
 
     @property
     def encap(self) -> bool:
