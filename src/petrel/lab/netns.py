@@ -743,8 +743,14 @@ class StrongSwan:
     def swanctl(
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
+        # Credentials (x509/, x509ca/, private/, …) come from this instance's folder.
+        env = {**os.environ, "SWANCTL_DIR": str(self.dir)}
         return run_in(
-            None, ["swanctl", *args, "--uri", f"unix://{self.vici}"], check=check, timeout=timeout
+            None,
+            ["swanctl", *args, "--uri", f"unix://{self.vici}"],
+            check=check,
+            timeout=timeout,
+            env=env,
         )
 
     def load(self) -> str:
