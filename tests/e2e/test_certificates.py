@@ -156,3 +156,23 @@ def _revoke(chain: Chain, work: Path, cert: bytes) -> bytes:
         "--signcrl", "--cacert", work / "intermediate.pem", "--cakey", work / "intermediate.key",
         "--cert", path, "--outform", "pem",
     )  # fmt: skip
+
+
+def test_null_authentication_between_petrels(lab: Lab) -> None:
+    """RFC 7619 NULL authentication (strongSwan 5.9 lacks it): Petrel↔Petrel, ID_NULL on both
+    sides, traffic flows, and each side warns that its peer is unauthenticated."""
+    l_psk, r_psk = strongswan_pair_confs(lab)
+    null = "auth = null\n    }"
+    texts = []
+    for psk in (l_psk, r_psk):
+        text = psk[: psk.index("secrets {")]
+        text = re.sub(r"auth = psk\n\s+id = \S+\n\s+\}", null, text)
+        texts.append(text)
+    right = PetrelPeer(lab, lab.right.ns, "right", texts[1]).start()
+    left = PetrelPeer(lab, lab.left.ns, "left", texts[0]).start()
+    assert left.initiate("net"), logs(left, right)
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+    assert lab.ping(lab.right.ns, lab.right.inner4, lab.left.inner4, count=2) == 2
+    for peer in (left, right):
+        assert "UNAUTHENTICATED" in peer.log_text()
+        assert "'%null' authenticated with NULL authentication" in peer.log_text()
