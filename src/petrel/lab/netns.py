@@ -58,6 +58,7 @@ LAB_PROGRAMS: dict[str, str] = {
     CHARON: "strongswan-charon",
     "pki": "strongswan-pki",  # certificates for the tests
     "dpkg-query": "dpkg",  # tests/unit/test_prerequisites.py itself
+    "/usr/bin/time": "time",  # fuzz/campaign.py: each target's peak memory (time -v)
 }
 
 
