@@ -4,12 +4,12 @@ An input is either
 
 * a *session* (first octet < 0xF0): a suite (AEAD: AES-GCM 8/12/16, AES-CCM, ChaCha20-Poly1305,
   AES-GMAC; cipher+integrity: AES-CBC, AES-CTR, NULL with HMAC), ESN on or off, a replay
-  window, then up to 12 packets, each sealed with the SA's real keys through the same keyed
-  transform objects the data plane uses: well-formed tunnel packets (IPv4/IPv6, with TFC
-  padding), *authentic packets with any plaintext the input likes* (bad padding, bad pad
-  length, bad next header, short or lying inner headers, dummy packets), forgeries, tampered
-  and truncated packets, at sequence numbers around the window (replays, old, far ahead,
-  across 2^32 with ESN). Every verdict is checked against an independent model of RFC 4303
+  window, then up to 12 packets sealed with the SA's keys: well-formed tunnel packets
+  (IPv4/IPv6, with TFC padding) by the data plane's own ``OutboundSa``, and, through the same
+  keyed transform objects, *authentic packets with any plaintext the input likes* (bad pad
+  length, bad padding, bad next header, short or lying inner headers, dummy packets),
+  forgeries, tampered and truncated packets, at sequence numbers around the window
+  (replays, old, far ahead, across 2^32 with ESN). Every verdict is checked against an independent model of RFC 4303
   (§2.4 padding, §2.6 next header, §3.4.3 replay window and Appendix A ESN inference, §3.4.4
   integrity): accepted or dropped, with which inner packet and for which reason; counters
   must add up; no sequence number is ever accepted twice (unless anti-replay is off);
@@ -37,7 +37,7 @@ with instrumentation(__name__, ("petrel.esp",)):
     from petrel.crypto.integ import IntegSpec, integ_spec
     from petrel.decode.keys import parse_esp_sa
     from petrel.esp.counters import DropCounters
-    from petrel.esp.sa import InboundSa
+    from petrel.esp.sa import InboundSa, OutboundSa
     from petrel.esp.udpencap import UdpKind, classify
     from petrel.wire.registry import EncrId, IntegId
 
@@ -79,8 +79,9 @@ WINDOWS = (32, 0, 1, 64, 128, 1024, 4096, 2)
 
 
 class Sealer:
-    """The sending side, written from RFC 4303 §2 and RFC 4106 §5 (not OutboundSa): it seals
-    whatever plaintext it is given, trailer included, at whatever sequence number."""
+    """The sending side: the data plane's own :class:`OutboundSa` for well-formed packets,
+    and :meth:`seal`, written from RFC 4303 §2 and RFC 4106 §5 over the same keyed transform
+    objects, for any plaintext at all (trailer included) at any sequence number."""
 
     def __init__(self, suite: Suite, esn: bool) -> None:
         self.suite = suite
@@ -95,6 +96,7 @@ class Sealer:
         self.cipher = encr.keyed(self.encr_key)
         self.mac = suite.integ.keyed(self.integ_key) if suite.integ else None
         self.block = encr.block_size if encr.block_size > 4 else 1
+        self.outbound = OutboundSa(SPI, encr, self.encr_key, suite.integ, self.integ_key, esn)
 
     def inbound(self, window: int) -> InboundSa:
         s = self.suite
@@ -240,6 +242,7 @@ def session(inp: Input) -> None:
     model = Model(window, esn)
     align = max(s.suite.encr.block_size, 4)
     iv_size = s.suite.encr.iv_size
+    iv_zero = bytes(iv_size)
     last, used, accepted = 0, [], set()
     fed = ok = 0
     for _ in range(1 + inp.int(12)):
@@ -261,7 +264,13 @@ def session(inp: Input) -> None:
         else:
             plaintext = inner_packet(inp)
             plaintext += trailer(len(plaintext), 4 if plaintext[0] >> 4 == 4 else 41, align)
-        packet = s.seal(seq, plaintext, inp.bytes(iv_size).ljust(iv_size, b"\0"))
+        if kind == 0 and seq:  # sealed by the data plane's OutboundSa, at sequence number seq
+            s.outbound.seq = seq - 1
+            packet = s.outbound.encapsulate(body, plaintext[-1])
+            if s.outbound.seq != seq or len(packet) != len(s.seal(seq, plaintext, iv_zero)):
+                raise AssertionError(f"OutboundSa sent {s.outbound.seq}, {len(packet)} octets")
+        else:
+            packet = s.seal(seq, plaintext, inp.bytes(iv_size).ljust(iv_size, b"\0"))
         if kind == 3:  # forged: the right header, a random body
             packet = packet[:8] + inp.blob(len(packet))
         elif kind == 4 and packet:  # tampered after sealing
