@@ -1,30 +1,25 @@
 """Atheris fuzz target for the IKEv2 decoder (petrel.wire.codec).
 
-Run:  python fuzz/fuzz_decode.py -atheris_runs=100000 [corpus_dir ...]
+Run:  python3 fuzz/fuzz_decode.py -atheris_runs=100000 [corpus_dir ...]
 
-Without a corpus directory the built-in seeds (well-formed messages made with the encoder) are
-copied into a temporary directory, so libFuzzer never writes into the source tree.  The only
-exception tolerated is DecodeError; whatever decodes must survive an encode/decode round trip.
+Without a corpus directory the committed corpus (fuzz/seeds/decode/: real messages from
+samples/ikev2-psk.pcap and from the engine scenarios of fuzz_engine.py) and the built-in seeds
+(well-formed messages made with the encoder) are copied into a temporary directory, so
+libFuzzer never writes into the source tree.  The only exception tolerated is DecodeError;
+whatever decodes must survive an encode/decode round trip and have a log summary.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def _instrumentation() -> contextlib.AbstractContextManager[object]:
-    """Under atheris, instrument only Petrel's modules (for coverage feedback)."""
-    if __name__ != "__main__":
-        return contextlib.nullcontext()
-    import atheris
+from _common import instrumentation
+from _common import main as run_fuzzer
 
-    return atheris.instrument_imports(include=["petrel"])
-
-
-with _instrumentation():
+with instrumentation(__name__, ("petrel.wire",)):
     from petrel.wire.codec import decode_message, decode_payloads, encode_message, encode_payloads
     from petrel.wire.errors import DecodeError
     from petrel.wire.payloads import (
@@ -67,6 +62,9 @@ with _instrumentation():
         TransformType,
         TsType,
     )
+    from petrel.wire.summary import message_summary
+
+NAME = "decode"
 
 
 def test_one_input(data: bytes) -> None:
@@ -78,6 +76,7 @@ def test_one_input(data: bytes) -> None:
     else:
         if decode_message(encode_message(msg)) != msg:
             raise AssertionError("message does not survive a round trip")
+        message_summary(msg.header, msg.payloads)
     if not data:
         return
     try:
@@ -87,6 +86,9 @@ def test_one_input(data: bytes) -> None:
     first, encoded = encode_payloads(chain)
     if decode_payloads(first, encoded) != chain:
         raise AssertionError("payload chain does not survive a round trip")
+
+
+TestOneInput = test_one_input
 
 
 def _header(exchange: ExchangeType, message_id: int, flags: int) -> IkeHeader:
@@ -160,18 +162,5 @@ def seeds() -> list[bytes]:
     return out
 
 
-def main(argv: list[str]) -> None:
-    import atheris
-
-    args = list(argv)
-    if not any(not a.startswith("-") for a in args[1:]):
-        corpus = tempfile.mkdtemp(prefix="petrel-fuzz-decode-")
-        for index, seed in enumerate(seeds()):
-            Path(corpus, f"seed-{index:02d}").write_bytes(seed)
-        args.append(corpus)
-    atheris.Setup(args, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main(sys.argv)
+    run_fuzzer(NAME, sys.argv, TestOneInput, seeds=seeds)

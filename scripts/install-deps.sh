@@ -27,7 +27,8 @@ APT_PACKAGES=(
   libcharon-extra-plugins         # kernel-libipsec: charon's userspace ESP data plane
   libstrongswan-standard-plugins  # openssl: charon's hashers, ciphers and DH
   libstrongswan-extra-plugins     # curve25519
-  strongswan-pki                  # pki (named in LAB.md's strongSwan set)
+  strongswan-pki                  # pki: certificates for the certificate tests
+  time                            # /usr/bin/time -v: fuzz/campaign.py's peak memory per target
 )
 
 # One run at a time (tests and the demo may start this script concurrently).

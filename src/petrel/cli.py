@@ -291,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the Petrel↔strongSwan pair even when strongSwan is installed",
     )
     demo.set_defaults(func=_cmd_demo)
+
+    pki = sub.add_parser(
+        "pki", add_help=False, help="keys, certificates and CRLs (petrel pki --help)"
+    )
+    pki.set_defaults(func=None)  # dispatched before parsing: its module loads the PKI code
     return parser
 
 
@@ -397,6 +402,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] == "decode":
             return _cmd_decode(argparse.Namespace(), argv[1:])
+        if argv and argv[0] == "pki":
+            from . import pki_cli
+
+            command = "petrel pki"
+            return pki_cli.run(argv[1:])
         args = build_parser().parse_args(argv)
         debug = debug or args.debug
         command = f"petrel {args.command}"

@@ -245,8 +245,10 @@ class Daemon:
                 if kind is UdpKind.ESP and dataplane is not None:
                     dataplane.receive_esp(payload, now, remote)
                     continue
+                if kind is UdpKind.INVALID and dataplane is not None:
+                    dataplane.drops.drop("UDP 4500 datagram too short for IKE or ESP", now)
                 if kind is not UdpKind.IKE:
-                    continue  # NAT keepalive, or too short to be anything
+                    continue  # a NAT keepalive, or counted above
                 _trace_packet("received", remote, local_addr, len(data))
                 self.engine.receive(bytes(payload), local_addr, remote, now)
             else:

@@ -1,8 +1,9 @@
 """e2e fixtures and the root/CI policy.
 
 Tests marked ``e2e`` or ``interop`` need root (network namespaces); without it they skip with
-the reason. Under ``CI=true`` a skipped ``interop`` test is reported as a failure instead, so a
-CI machine that silently lacks root or strongSwan cannot turn interop coverage green.
+the reason. Under CI (``CI`` set to anything but empty, ``0``, ``false`` or ``no``) a skipped
+network test is reported as a failure instead, so a CI machine that silently lacks root,
+TUN or strongSwan cannot turn end-to-end coverage green.
 """
 
 from __future__ import annotations
@@ -42,12 +43,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if (
         report.skipped
         and not hasattr(report, "wasxfail")
-        and item.get_closest_marker("interop")
-        and os.environ.get("CI") == "true"
+        and (item.get_closest_marker("interop") or item.get_closest_marker("e2e"))
+        and under_ci()
     ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
-        report.longrepr = f"interop test may not skip under CI=true: {reason}"
+        report.longrepr = f"network test may not skip under CI: {reason}"
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture

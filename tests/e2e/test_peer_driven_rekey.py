@@ -124,10 +124,11 @@ def test_ike_rekey_queued_during_child_rekey_loses_nothing(lab: Lab) -> None:
 def test_peer_recreating_an_expired_child_sa_gets_our_traffic_held(lab: Lab) -> None:
     """The scenario exactly as first reported (``rekey_time = 8s``, ``rand_time = 0s``, no
     ``life_time``): charon deletes the expired Child SA and creates a new one.  Petrel holds
-    what it sends in between and delivers it on the new SA: no ``outbound_no_policy`` drop,
-    nothing expires in the hold, nothing leaves unprotected.  What charon itself drops (ESP
-    that reached it after it removed the SA, its replies while it had none) is charon's gap:
-    at most a ping or so per re-creation."""
+    what it sends in between and delivers it on the new SA: its data plane drops nothing at
+    all (no ``outbound_no_policy``, nothing expired in the hold, no unknown SPI), and nothing
+    leaves unprotected.  What charon itself drops in its own gap (ESP that reaches it after it
+    removed the SA, its replies while it has none) Petrel cannot prevent: strongSwan↔strongSwan
+    loses 4-9 of 4,500 pings the same way, sometimes several in a row (measured 2026-12-01)."""
     petrel, swan = start_driven_by_strongswan(
         lab, "petrel->strongswan", ["rekey_time = 8s", "rand_time = 0s"], ["rekey_time = 25s"]
     )
@@ -136,11 +137,9 @@ def test_peer_recreating_an_expired_child_sa_gets_our_traffic_held(lab: Lab) -> 
     cap.stop()
     recreations = len(re.findall(r"closing expired CHILD_SA", swan.log_text()))
     assert recreations >= 3, swan.log_text()[-3000:]
-    dropped = drops(petrel)
     report = loss_report(lab, petrel, swan, missing)
-    assert dropped.get("outbound_no_policy", 0) == 0, report
-    assert dropped.get("outbound_hold_expired", 0) == 0, report
-    assert sent - received <= recreations, report
+    assert drops(petrel) == {}, report
+    assert received >= sent * 0.99, report  # the tunnel carried traffic throughout
     assert "deleted by peer" in petrel.log_text()
     assert cap.frames() == []  # only ESP in UDP 4500 crossed the wire, never the pings
     assert len(child_spis(petrel)) == 1, logs(petrel, swan)

@@ -8,7 +8,9 @@ strongSwan resolves a relative file name against the folder of its kind (``x509/
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import stat
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from petrel.credentials.folders import load_folders
@@ -17,7 +19,9 @@ from petrel.crypto.keys import PublicKey, load_public_key
 from petrel.crypto.pki_errors import CredentialError
 from petrel.crypto.x509 import Certificate, load_certificates
 
-__all__ = ["KEY_SECRET_PREFIXES", "load_named", "load_store"]
+__all__ = ["KEY_SECRET_PREFIXES", "load_named", "load_store", "warn_if_readable"]
+
+log = logging.getLogger("petrel.cfg")
 
 KEY_SECRET_PREFIXES = ("private", "rsa", "ecdsa", "pkcs8")
 _FOLDER_OF = {"certs": "x509", "cacerts": "x509ca", "pubkeys": "pubkey"}
@@ -27,7 +31,30 @@ def load_store(base: Path | None, passphrases: Mapping[str, bytes]) -> Credentia
     """Every credential in the folders beside swanctl.conf (none without a file)."""
     if base is None:
         return CredentialStore()
+    warn_if_readable(
+        path
+        for name in KEY_SECRET_PREFIXES
+        if (base / name).is_dir()
+        for path in (base / name).iterdir()
+    )
     return load_folders(base, passphrases=passphrases)
+
+
+def warn_if_readable(paths: Iterable[str | Path]) -> None:
+    """Warn about each file holding secrets (keys, PSKs) that group or others may read."""
+    for path in sorted({str(p) for p in paths}):
+        try:
+            mode = stat.S_IMODE(Path(path).stat().st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            log.warning(
+                "%s holds secrets but its mode is %04o: anyone on this host who can read it "
+                "can impersonate you or read your traffic (chmod 600 %s)",
+                path,
+                mode,
+                path,
+            )
 
 
 def load_named(

@@ -34,7 +34,7 @@ from petrel.policy.selectors import Selector
 from petrel.wire.payloads import Proposal
 from petrel.wire.registry import ProtocolId, TransformType
 
-from .credentials import KEY_SECRET_PREFIXES, load_named, load_store
+from .credentials import KEY_SECRET_PREFIXES, load_named, load_store, warn_if_readable
 from .errors import ConfigError
 from .settings import Section, Setting, load_settings, parse_settings
 
@@ -520,6 +520,12 @@ def _build(root: Section, base: Path | None = None) -> SwanctlConfig:
                 connections[conn_name] = _connection(ctx)
         elif name == "secrets":
             secrets, passphrases = _secrets(_Ctx(sub, "secrets"))
+            if base is not None:  # read from files: each one holding a secret must be private
+                warn_if_readable(
+                    setting.file
+                    for section in sub.sections.values()
+                    for setting in section.settings.values()
+                )
         elif name in ("pools", "authorities"):
             if sub.settings or sub.sections:
                 raise ConfigError(f"{name} are not supported yet", sub.file, sub.line, name)

@@ -152,12 +152,29 @@ def load_private_key(data: bytes, passphrase: bytes | None = None) -> PrivateKey
             raise PassphraseError("private key is encrypted: a passphrase is needed") from None
         raise CredentialError(f"unusable private key: {exc}") from None
     except ValueError as exc:
-        if passphrase and ("decrypt" in str(exc).lower() or "password" in str(exc).lower()):
+        # A wrong passphrase usually fails the padding check, but now and then decrypts to
+        # garbage that then fails to parse: for an encrypted key both mean the passphrase.
+        if passphrase and (
+            "decrypt" in str(exc).lower()
+            or "password" in str(exc).lower()
+            or _is_encrypted(loader, data)
+        ):
             raise PassphraseError("wrong passphrase for encrypted private key") from None
         raise CredentialError("not a private key in PEM or DER form") from None
     except _LibUnsupported as exc:
         raise CredentialError(f"unsupported private key: {exc}") from None
     return PrivateKey._wrap(key)
+
+
+def _is_encrypted(loader: Any, data: bytes) -> bool:
+    """Does ``data`` hold an encrypted private key (one that needs a passphrase)?"""
+    try:
+        loader(data, password=None)
+    except TypeError:
+        return True  # "Password was not given but private key is encrypted"
+    except (ValueError, _LibUnsupported):
+        return False
+    return False
 
 
 def load_public_key(data: bytes) -> PublicKey:

@@ -231,10 +231,10 @@ def _enable_pktinfo(sock: socket.socket) -> None:
 
 
 def open_udp(host: str, port: int, *, rcvbuf: int | None = None) -> DatagramEndpoint:
-    """A UDP endpoint bound to ``host:port`` (IPv6 sockets are v6-only) with SO_REUSEADDR."""
+    """A UDP endpoint bound to ``host:port`` (IPv6 sockets are v6-only).  No SO_REUSEADDR:
+    with it a second daemon could bind the same IKE port and take part of its traffic."""
     sock = socket.socket(_family_of(host), socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if sock.family == socket.AF_INET6:  # "::" must not claim the IPv4 port as well
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         _enable_pktinfo(sock)

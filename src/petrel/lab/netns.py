@@ -58,6 +58,7 @@ LAB_PROGRAMS: dict[str, str] = {
     CHARON: "strongswan-charon",
     "pki": "strongswan-pki",  # certificates for the tests
     "dpkg-query": "dpkg",  # tests/unit/test_prerequisites.py itself
+    "/usr/bin/time": "time",  # fuzz/campaign.py: each target's peak memory (time -v)
 }
 
 
@@ -743,8 +744,14 @@ class StrongSwan:
     def swanctl(
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
+        # Credentials (x509/, x509ca/, private/, …) come from this instance's folder.
+        env = {**os.environ, "SWANCTL_DIR": str(self.dir)}
         return run_in(
-            None, ["swanctl", *args, "--uri", f"unix://{self.vici}"], check=check, timeout=timeout
+            None,
+            ["swanctl", *args, "--uri", f"unix://{self.vici}"],
+            check=check,
+            timeout=timeout,
+            env=env,
         )
 
     def load(self) -> str:

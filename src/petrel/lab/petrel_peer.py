@@ -29,6 +29,7 @@ class PetrelPeer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "swanctl.conf"
         self.conf.write_text(swanctl_conf)
+        self.conf.chmod(0o600)  # it holds the PSK
         self.vici = self.dir / "petrel.vici"
         self.log = self.dir / "petrel.log"
         self.log_level = log

@@ -476,3 +476,21 @@ def test_swanctl_soup_parses_or_raises_config_error(text: str) -> None:
         assert exc.file == "soup.conf" or exc.file.startswith("/")
     else:
         assert isinstance(config.connections, dict)
+
+
+def test_secrets_readable_by_others_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    conf_file = tmp_path / "swanctl.conf"
+    conf_file.write_text(LAB)
+    (tmp_path / "private").mkdir()
+    key = tmp_path / "private" / "moon.key"
+    key.write_bytes(b"")  # never parsed: the warning comes first, the load error after
+    for mode in (0o644, 0o600):
+        conf_file.chmod(mode)
+        key.chmod(mode)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="petrel.cfg"), pytest.raises(ConfigError):
+            load_swanctl(str(tmp_path))
+        warned = {r.getMessage().split(" ")[0] for r in caplog.records}
+        assert warned == ({str(conf_file), str(key)} if mode == 0o644 else set()), warned

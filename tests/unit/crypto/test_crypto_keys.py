@@ -114,3 +114,15 @@ def test_der_reader_is_strict() -> None:
     assert der.decode_oid(der.read_one(der.encode_oid(oid)).value) == oid
     assert der.encode_int(128) == bytes.fromhex("02020080")
     assert der.tlv(der.OCTET_STRING, b"x" * 200)[:3] == bytes.fromhex("0481c8")
+
+
+def test_every_wrong_passphrase_is_a_passphrase_error() -> None:
+    """About one wrong passphrase in 256 decrypts to garbage with valid padding, which then
+    fails to parse: still a wrong passphrase, never 'not a private key' (it was flaky)."""
+    key = generate_private_key("ed448")
+    blob = key._key.private_bytes(
+        ser.Encoding.DER, PKCS8, ser.BestAvailableEncryption(b"correct horse")
+    )
+    for attempt in range(1500):
+        with pytest.raises(PassphraseError):
+            load_private_key(blob, b"wrong %d" % attempt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 
@@ -46,3 +47,14 @@ def test_open_ike_endpoints_closes_what_it_opened_on_failure() -> None:
         with pytest.raises(OSError):
             open_ike_endpoints(("127.0.0.1",), (0, held.getsockname()[1]))
         assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+def test_a_second_endpoint_on_a_bound_port_is_refused() -> None:
+    """Two daemons on one IKE port would each get part of the traffic: the second must fail."""
+    first = open_udp("127.0.0.1", 0)
+    try:
+        with pytest.raises(OSError) as refused:
+            open_udp("127.0.0.1", first.local[1])
+        assert refused.value.errno == errno.EADDRINUSE
+    finally:
+        first.close()
