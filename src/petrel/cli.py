@@ -19,13 +19,14 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     from .config.swanctl import load_swanctl
     from .daemon import Daemon, DaemonOptions
     from .logsetup import setup_logging
+    from .policy.connection import SwanctlConfig
 
     try:
         setup_logging(args.log)
     except ValueError as exc:
         raise UsageError(f"--log {args.log!r}: {exc}") from None
     try:
-        config = load_swanctl(args.config)
+        config = load_swanctl(args.config) if args.config else SwanctlConfig({})
     except ConfigError as exc:
         print(f"petrel daemon: {exc}", file=sys.stderr)
         return 2
@@ -204,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     daemon = sub.add_parser("daemon", help="run the IKE daemon in the foreground")
     daemon.add_argument(
-        "--config", required=True, help="swanctl.conf file, or a folder holding swanctl.conf"
+        "--config",
+        help="swanctl.conf file, or a folder holding swanctl.conf "
+        "(none: start empty, configure over VICI, e.g. swanctl --load-all)",
     )
     daemon.add_argument(
         "--log", default="1", help="log levels, charon style: '1' or 'ike=2,esp=1' (default 1)"

@@ -14,8 +14,9 @@ import signal
 import socket
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .credentials.store import CredentialStore
 from .dataplane.routing import FWMARK, ROUTING_TABLE, ROUTING_TABLE_PRIO, PolicyRouting
 from .dataplane.sockets import DatagramEndpoint, Received, open_esp_raw, open_udp
 from .dataplane.tun import TunDevice
@@ -23,8 +24,8 @@ from .dataplane.userspace import DEFAULT_OUTER_MTU, ESP_OVERHEAD, UserspaceDatap
 from .esp.udpencap import UdpKind, classify, keepalive
 from .ike import events as ev
 from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
-from .policy.connection import Connection, SwanctlConfig
-from .policy.selectors import resolve_dynamic
+from .policy.connection import ChildConfig, Connection, SharedSecret, SwanctlConfig
+from .policy.selectors import Selector, resolve_dynamic
 from .ratelimit import DropLog
 from .savekeys import KeySaver
 
@@ -152,8 +153,10 @@ class Daemon:
                     addresses.add(str(ipaddress.ip_address(spec)))
                 except ValueError:
                     addresses.add("0.0.0.0")
-        if "0.0.0.0" in addresses:
-            return ["0.0.0.0", "::"]  # %any: both families (the IPv6 socket is v6-only)
+        if not addresses or "0.0.0.0" in addresses:
+            # %any, or no connection yet (configured later over VICI): both families (the
+            # IPv6 socket is v6-only)
+            return ["0.0.0.0", "::"]
         return sorted(addresses)
 
     def _open_sockets(self) -> None:
@@ -462,6 +465,148 @@ class Daemon:
             count += self.engine.terminate(ike_id, self.now())
         self.flush()
         return count
+
+    # ---------------------------------------------------------------- runtime configuration
+
+    def load_connection(self, conn: Connection) -> str:
+        """Add or replace a connection (VICI ``load-conn``) as charon does; returns "added",
+        "updated" or "replaced".  Established SAs keep the definition they were made with (a
+        changed one applies to the next initiation); start actions of children that changed
+        or went away are undone (trap removed, started SAs closed), those of new or changed
+        children run.  An identical definition changes nothing."""
+        old = self.config.connections.get(conn.name)
+        if old is not None and old == conn:
+            log.info("updated connection: %s (unchanged)", conn.name)
+            return "updated"
+        outcome = "added" if old is None else "replaced"
+        if old is None:
+            undo: list[ChildConfig] = []
+            start = list(conn.children.values())
+        elif replace(old, children={}) == replace(conn, children={}):
+            outcome = "updated"  # only children changed: the others are left alone
+            undo = [c for n, c in old.children.items() if conn.children.get(n) != c]
+            start = [c for n, c in conn.children.items() if old.children.get(n) != c]
+        else:
+            undo, start = list(old.children.values()), list(conn.children.values())
+        for child in undo:
+            self._undo_start_action(conn.name, child)
+        self.config.connections[conn.name] = conn
+        self.engine.connections[conn.name] = conn
+        self._open_sockets_for(conn)
+        for child in start:
+            self._run_start_action(conn, child)
+        self.flush()
+        log.info("%s connection: %s", outcome, conn.name)
+        return outcome
+
+    def unload_connection(self, name: str) -> bool:
+        """Remove a connection (VICI ``unload-conn``): its start actions are undone; other
+        SAs it made stay up until they end (as charon)."""
+        conn = self.config.connections.pop(name, None)
+        self.engine.connections.pop(name, None)
+        if conn is None:
+            return False
+        for child in conn.children.values():
+            self._undo_start_action(name, child)
+        self.flush()
+        return True
+
+    def set_credentials(self, store: CredentialStore, secrets: Iterable[SharedSecret]) -> None:
+        """Replace the credentials IKE authentication uses (VICI credential commands)."""
+        secrets = tuple(secrets)
+        self.engine.secrets = secrets
+        self.engine.auth.secrets = secrets
+        self.engine.auth.store = store
+
+    def install_policy(self, child_name: str, conn_name: str | None = None) -> str | None:
+        """Install the trap policy of a child (VICI ``install``); None, or charon's errmsg."""
+        for conn in self.config.connections.values():
+            if child_name in conn.children and conn_name in (None, conn.name):
+                break
+        else:
+            return "configuration name not found"
+        self._install_trap(conn.name, child_name)
+        trap = self.dataplane.traps.get((conn.name, child_name)) if self.dataplane else None
+        if trap is None or trap.expires is not None:
+            return f"installing policy '{child_name}' failed"
+        return None
+
+    def uninstall_policy(self, child_name: str, conn_name: str | None = None) -> bool:
+        """Remove a trap policy (VICI ``uninstall``); False when there is none."""
+        if self.dataplane is None:
+            return False
+        for (conn, child), trap in list(self.dataplane.traps.items()):
+            if child == child_name and conn_name in (None, conn) and trap.expires is None:
+                self.dataplane.remove_trap(conn, child)
+                self._acquiring.discard((conn, child))
+                log.info("trap policy removed for %s/%s", conn, child)
+                return True
+        return False
+
+    def trap_policies(self) -> list[tuple[str, str, tuple[Selector, ...], tuple[Selector, ...]]]:
+        """Installed trap policies: connection, child, local and remote selectors."""
+        if self.dataplane is None:
+            return []
+        out = []
+        for entry in self.dataplane.spd.entries:
+            handle = entry.handle
+            if isinstance(handle, tuple) and len(handle) == 3 and handle[0] == "trap":
+                trap = self.dataplane.traps.get((handle[1], handle[2]))
+                if trap is not None and trap.expires is None:
+                    out.append((handle[1], handle[2], entry.local, entry.remote))
+        return out
+
+    def _run_start_action(self, conn: Connection, child: ChildConfig) -> None:
+        if child.start_action == "trap":
+            self._install_trap(conn.name, child.name)
+        elif child.start_action == "start":
+            try:
+                self.initiate(conn.name, child.name)
+            except (KeyError, ValueError, OSError) as exc:
+                log.warning("start_action for %s/%s failed: %s", conn.name, child.name, exc)
+
+    def _undo_start_action(self, conn_name: str, child: ChildConfig) -> None:
+        """charon's clear_start_action: a trap is uninstalled; a started child is closed, with
+        its IKE SA when that carries nothing else."""
+        if child.start_action == "trap":
+            self.uninstall_policy(child.name, conn_name)
+        if child.start_action != "start":
+            return
+        now = self.now()
+        for sa in self.engine.ike_sas():
+            if sa.name != conn_name:
+                continue
+            live = [c for c in sa.children.values() if c.state not in ("DELETING", "DELETED")]
+            mine = [c for c in live if c.config.name == child.name]
+            if not sa.children or (mine and len(mine) == len(live)):
+                self.engine.terminate(sa.ike_id, now)
+            else:
+                for c in mine:
+                    self.engine.delete_child(sa.ike_id, c.child_id, now)
+
+    def _open_sockets_for(self, conn: Connection) -> None:
+        """IKE sockets on a loaded connection's concrete local addresses, unless bound."""
+        if self.loop is None:
+            return
+        bound = {host for host, _port in self.udp}
+        for spec in conn.local_addrs:
+            try:
+                host = str(ipaddress.ip_address(spec.strip()))
+            except ValueError:
+                host = "0.0.0.0"
+            wildcard = "::" if ":" in host else "0.0.0.0"
+            if host in bound or wildcard in bound:
+                continue
+            for port in (self.options.ike_port, self.options.nat_port):
+                try:
+                    endpoint = open_udp(host, port)
+                except OSError as exc:
+                    net_log.warning("no IKE socket on %s:%d: %s", host, port, exc)
+                    continue
+                self._prepare(endpoint)
+                self.udp[(host, port)] = endpoint
+                endpoint.attach(self.loop, self._on_udp)
+                net_log.info("listening on %s:%d", host, port)
 
 
 def _grow_buffers(endpoint: DatagramEndpoint, size: int = SOCKET_BUFFER) -> None:

@@ -30,4 +30,4 @@ def test_demo_runs_both_pairs_and_leaves_nothing_behind() -> None:
         assert re.search(rf"cleaned up; {re.escape(title)}[^\n]*: OK$", out, re.M), out
     assert out.count("SHA-256 matches at the far end") == 2, out
     assert out.count("3/3 answered; back: 3/3 answered") == 2, out
-    assert namespaces() == before
+    assert namespaces() <= before  # none left behind (others may end meanwhile)

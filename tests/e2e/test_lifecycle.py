@@ -97,9 +97,15 @@ def test_petrel_pair_identical_lifetimes_converge(lab: Lab) -> None:
     while time.monotonic() < deadline:
         time.sleep(0.5)
         assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=1) == 1
-    assert wait_for(lambda: len(child_spis(left)) == 1 and len(child_spis(right)) == 1, 10)
-    (l_spis,), (r_spis,) = child_spis(left), child_spis(right)
-    assert l_spis == (r_spis[1], r_spis[0])
+
+    def paired() -> bool:
+        """One Child SA each side, the mirror of the other's.  The two listings are read one
+        after the other while rekeys go on every 3 s, so a pair read across a rekey is read
+        again rather than taken for a divergence."""
+        mine, theirs = child_spis(left), child_spis(right)
+        return len(mine) == 1 and len(theirs) == 1 and mine[0] == (theirs[0][1], theirs[0][0])
+
+    assert wait_for(paired, 10), (child_spis(left), child_spis(right))
     assert left.log_text().count("established with SPIs") >= 5
 
 

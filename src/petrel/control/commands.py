@@ -1,7 +1,8 @@
 """The daemon's VICI commands (strongSwan's names and message shapes, see reference/vici.md).
 
-version, stats, list-sas, list-conns, get-conns, initiate, terminate; events ike-updown and
-child-updown are broadcast to registered clients.
+version, stats, list-sas, list-conns, get-conns, initiate, terminate, rekey; events ike-updown
+and child-updown are broadcast to registered clients.  Run-time configuration (load-conn,
+credentials, trap policies, counters, …) is in :mod:`.runtime`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..ike import events as ev
 from ..ike.negotiation import Algorithms
 from ..ike.sa import ChildSa, IkeSa
 from ..wire.registry import EncrId, IntegId, KeId, PrfId, name_of
+from .runtime import RuntimeCommands, connection_info
 from .server import Emitter, ViciServer
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class ControlCommands:
         self.server: ViciServer | None = None
         self._waiters: list[tuple[int, str | None, asyncio.Future[str | None]]] = []
         self._down_waiters: dict[int, asyncio.Future[None]] = {}
+        self.runtime = RuntimeCommands(daemon)
 
     async def start(self, path: str) -> ControlCommands:
         commands = {
@@ -73,6 +76,7 @@ class ControlCommands:
             "initiate": self.initiate,
             "terminate": self.terminate,
             "rekey": self.rekey,
+            **self.runtime.commands(),
         }
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self.server = ViciServer(path, commands)
@@ -87,6 +91,7 @@ class ControlCommands:
 
     def on_event(self, event: ev.Event) -> None:
         """Complete waiting commands and broadcast up/down events."""
+        self.runtime.on_event(event)
         if isinstance(event, ev.ChildSaUp):
             self._settle(event.ike_id, event.name, None)
             self._broadcast(
@@ -222,13 +227,14 @@ class ControlCommands:
             "encap": _yes(sa.encap),
             "spi-in": f"{child.spi_in:08x}",
             "spi-out": f"{child.spi_out:08x}",
-            "esn": "1" if child.algorithms.esn else "0",
             "install-time": str(int(now - child.installed_at)),
             "local-ts": [str(s) for s in child.local_ts],
             "remote-ts": [str(s) for s in child.remote_ts],
         }
         info.update(algorithm_fields(child.algorithms))
         info.pop("prf-alg", None)
+        if child.algorithms.esn:
+            info["esn"] = "1"  # charon sends the key only with ESN; swanctl tests presence
         if installed is not None:
             inbound, outbound = installed.inbound.counters, installed.outbound.counters
             info.update(
@@ -248,36 +254,10 @@ class ControlCommands:
 
     async def list_conns(self, message: Message, emitter: Emitter) -> Message:
         wanted = message.get("ike")
-        for conn in self.daemon.config.connections.values():
+        for conn in list(self.daemon.config.connections.values()):
             if wanted and conn.name != wanted:
                 continue
-            await emitter.emit(
-                "list-conn",
-                {
-                    conn.name: {
-                        "local_addrs": list(conn.local_addrs),
-                        "remote_addrs": list(conn.remote_addrs),
-                        "version": "IKEv2",
-                        "local-1": {"class": conn.local.auth, "id": str(conn.local.id or "%any")},
-                        "remote-1": {
-                            "class": conn.remote.auth,
-                            "id": str(conn.remote.id or "%any"),
-                        },
-                        "children": {
-                            child.name: {
-                                "mode": child.mode.upper(),
-                                "local-ts": [
-                                    str(s) if not s.dynamic else "dynamic" for s in child.local_ts
-                                ],
-                                "remote-ts": [
-                                    str(s) if not s.dynamic else "dynamic" for s in child.remote_ts
-                                ],
-                            }
-                            for child in conn.children.values()
-                        },
-                    }
-                },
-            )
+            await emitter.emit("list-conn", {conn.name: connection_info(conn)})
         return {}
 
     async def get_conns(self, message: Message, emitter: Emitter) -> Message:

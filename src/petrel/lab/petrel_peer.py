@@ -13,14 +13,17 @@ PETREL = [sys.executable, "-m", "petrel.cli"]
 
 
 class PetrelPeer:
-    """One ``petrel daemon`` in a namespace, with its own swanctl.conf, log and VICI socket."""
+    """One ``petrel daemon`` in a namespace, with its own swanctl.conf, log and VICI socket.
+
+    ``swanctl_conf=None`` starts it without ``--config``: empty, to be configured over VICI
+    (``swanctl --uri unix://<peer.vici>``)."""
 
     def __init__(
         self,
         lab: Lab,
         ns: str,
         name: str,
-        swanctl_conf: str,
+        swanctl_conf: str | None,
         log: str = "2",
         daemon_args: Sequence[str] = (),
     ) -> None:
@@ -28,8 +31,10 @@ class PetrelPeer:
         self.dir = lab.workdir / f"petrel-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "swanctl.conf"
-        self.conf.write_text(swanctl_conf)
-        self.conf.chmod(0o600)  # it holds the PSK
+        self.configured = swanctl_conf is not None  # None: no --config, configured over VICI
+        if swanctl_conf is not None:
+            self.conf.write_text(swanctl_conf)
+            self.conf.chmod(0o600)  # it holds the PSK
         self.vici = self.dir / "petrel.vici"
         self.log = self.dir / "petrel.log"
         self.log_level = log
@@ -42,8 +47,7 @@ class PetrelPeer:
             "--socket",
             str(self.vici),
             "daemon",
-            "--config",
-            str(self.conf),
+            *(["--config", str(self.conf)] if self.configured else []),
             "--log",
             self.log_level,
             *self.daemon_args,
