@@ -19,6 +19,7 @@ from .negotiation import (
     proposal_accepted,
     select_proposal,
     strip_ke,
+    valid_esp_spi,
     with_spi,
     without_ke,
 )
@@ -156,7 +157,7 @@ class ChildCreate(Task):
             problem = "CREATE_CHILD_SA response lacks SA, Nonce, TSi or TSr"
         else:
             chosen = sa_payload.proposals[0]
-            if len(chosen.spi) != 4 or not proposal_accepted(chosen, self.proposals):
+            if not valid_esp_spi(chosen.spi) or not proposal_accepted(chosen, self.proposals):
                 problem = "responder chose an ESP proposal we did not offer"
         if problem is None and chosen is not None:
             try:
@@ -332,7 +333,7 @@ def choose_child(
     else:
         ctx.fail(sa, NotifyType.TS_UNACCEPTABLE, "no child matches the traffic selectors", False)
         return [Notify(NotifyType.TS_UNACCEPTABLE)]
-    offered = tuple(p for p in sa_payload.proposals if len(p.spi) == 4)
+    offered = tuple(p for p in sa_payload.proposals if valid_esp_spi(p.spi))
     mine = config.esp_proposals
     if ike_auth:  # no KE payload in IKE_AUTH: PFS settings do not apply (§1.2)
         offered = tuple(strip_ke(p) for p in offered)

@@ -31,7 +31,7 @@ from .auth.exchange import method_fits
 from .child_create import accept_child, child_reply, choose_child, create_child
 from .child_delete import delete_spi, spi_bytes
 from .ike_delete import delete_ike
-from .negotiation import proposal_accepted, with_spi, without_ke
+from .negotiation import proposal_accepted, valid_esp_spi, with_spi, without_ke
 from .sa import IkeSa, IkeState
 from .services import IkeServices
 from .task import Notification, Responder, Task
@@ -157,15 +157,19 @@ def _complete_child(
         problem = "Child SA response lacks SA, TSi or TSr"
     else:
         chosen = sa_payload.proposals[0]
-        if len(chosen.spi) != 4 or not proposal_accepted(chosen, pending.proposals):
-            problem = "responder chose an ESP proposal we did not offer"
+        if not valid_esp_spi(chosen.spi) or not proposal_accepted(chosen, pending.proposals):
+            problem = "responder chose an ESP proposal we did not offer, or a reserved SPI"
         else:
-            local_ts = tuple(Selector.from_wire(t) for t in tsi.selectors)
-            remote_ts = tuple(Selector.from_wire(t) for t in tsr.selectors)
-            if not all_within(local_ts, pending.local_ts) or not all_within(
-                remote_ts, pending.remote_ts
-            ):
-                problem = "responder widened the traffic selectors"
+            try:
+                local_ts = tuple(Selector.from_wire(t) for t in tsi.selectors)
+                remote_ts = tuple(Selector.from_wire(t) for t in tsr.selectors)
+            except ValueError as exc:
+                problem = f"invalid traffic selectors: {exc}"
+            else:
+                if not all_within(local_ts, pending.local_ts) or not all_within(
+                    remote_ts, pending.remote_ts
+                ):
+                    problem = "responder widened the traffic selectors"
     if problem is not None:
         ctx.fail(sa, NotifyType.NO_PROPOSAL_CHOSEN, problem, False)
         delete_spi(ctx, sa, pending.spi_in, now)

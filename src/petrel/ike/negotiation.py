@@ -170,6 +170,12 @@ def offers_group(proposals: Sequence[Proposal], group: int) -> bool:
     )
 
 
+def valid_esp_spi(spi: bytes) -> bool:
+    """A peer's ESP SPI we may send with: four octets, not one of the values 0-255 that
+    RFC 4303 §2.1 reserves (0 local use, 1-255 IANA)."""
+    return len(spi) == 4 and int.from_bytes(spi, "big") > 255
+
+
 def with_spi(proposals: Sequence[Proposal], spi: bytes) -> tuple[Proposal, ...]:
     """Copies of ``proposals`` carrying ``spi`` (Child SA proposals name the sender's SPI)."""
     return tuple(Proposal(p.number, p.protocol, spi, p.transforms) for p in proposals)

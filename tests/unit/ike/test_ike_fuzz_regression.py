@@ -1,9 +1,10 @@
 """Crashes fuzz/fuzz_engine.py found, each as a small reproducer.
 
 Every case is an *authentic* message (sealed with the IKE SA's own keys, as the peer would)
-carrying something a peer must not get away with.  Marked ``xfail(strict=True)`` while the
-bug is open: when the fix lands the test passes, strict xfail turns that into a failure, and
-the marker goes (and so does the matching ``KNOWN_BUGS`` entry in fuzz/fuzz_engine.py).
+carrying something a peer must not get away with.  A new case is marked
+``xfail(strict=True)`` while its bug is open (with a matching ``KNOWN_BUGS`` entry in
+fuzz/fuzz_engine.py); both go when the fix lands.  Fixed: an inverted traffic selector in an
+IKE_AUTH response, and reserved ESP SPIs (0-255, RFC 4303 §2.1) in either role.
 """
 
 from __future__ import annotations
@@ -109,12 +110,6 @@ def _with_spi(payloads: list[Payload], spi: bytes) -> list[Payload]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: Selector.from_wire's ValueError escapes IkeEngine.receive in "
-    "_complete_child_as_initiator (engine.py) for a TS whose start is above its end",
-)
 def test_auth_response_with_inverted_ts() -> None:
     """IKE_AUTH response whose TSi has start address > end address (fuzz_engine, scenario
     gcm/auth-response): the initiator must refuse the Child SA, not raise."""
@@ -137,12 +132,6 @@ def test_auth_response_with_inverted_ts() -> None:
     assert [e for e in events if isinstance(e, ev.NegotiationFailed)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a peer's ESP SPI 0..255 (reserved, RFC 4303 §2.1) is accepted and the Child "
-    "SA announced; the data plane's OutboundSa then raises ValueError in the daemon",
-)
 @pytest.mark.parametrize("spi", [0, 1, 255])
 @pytest.mark.parametrize("side", ["initiator", "responder"])
 def test_reserved_child_spi_is_refused(side: str, spi: int) -> None:
