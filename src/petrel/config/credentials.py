@@ -70,6 +70,8 @@ def load_named(
             data = path.read_bytes()
         except OSError as exc:
             raise CredentialError(f"{path}: {exc.strerror or exc}") from None
+        except ValueError:  # a NUL in the name: no such file can exist
+            raise CredentialError(f"{path!r}: no such file") from None
         try:
             if key == "pubkeys":
                 loaded.append(load_public_key(data))

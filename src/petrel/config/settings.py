@@ -269,6 +269,8 @@ class _Parser:
         if len(self.stack) >= MAX_INCLUDE_DEPTH:
             raise self.error(f"includes nested deeper than {MAX_INCLUDE_DEPTH}", line, "include")
         full = pattern if os.path.isabs(pattern) else os.path.join(self.base_dir, pattern)
+        if "\0" in full:  # no file name holds one; glob and the OS refuse it with ValueError
+            raise self.error(f"included file '{pattern}' not found", line, "include")
         if glob.has_magic(full):
             paths = sorted(glob.glob(full))
         elif os.path.exists(full):

@@ -444,7 +444,9 @@ def _decode_secret(ctx: _Ctx, s: Setting) -> bytes:
             return base64.b64decode(value[2:], validate=True)
     except (ValueError, binascii.Error):
         raise ctx.error(s, f"{ctx.path}.{s.key}: invalid encoded secret") from None
-    return value.encode()
+    # Text from a file is UTF-8; VICI values are decoded with surrogateescape: either way the
+    # secret's own octets come back.
+    return value.encode("utf-8", "surrogateescape")
 
 
 def _secret(ctx: _Ctx) -> SharedSecret:

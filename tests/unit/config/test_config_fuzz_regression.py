@@ -1,8 +1,8 @@
 """Crashes fuzz/fuzz_swanctl.py found, each as a small reproducer.
 
 ``parse_swanctl`` takes any text and must return a configuration or raise ``ConfigError``.
-Marked ``xfail(strict=True)`` while the bug is open; when the fix lands, remove the marker and
-the matching ``KNOWN_BUGS`` entry in fuzz/fuzz_swanctl.py.
+A new case is marked ``xfail(strict=True)`` while its bug is open (with a matching
+``KNOWN_BUGS`` entry in fuzz/fuzz_swanctl.py); both go when the fix lands.
 """
 
 from __future__ import annotations
@@ -15,13 +15,6 @@ from petrel.config.errors import ConfigError
 from petrel.config.swanctl import load_swanctl, parse_swanctl
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="bug: _decode_secret (config/swanctl.py) encodes a plain secret with str.encode(), "
-    "so a lone surrogate (text decoded with surrogateescape, as VICI values are) raises "
-    "UnicodeEncodeError instead of ConfigError",
-)
 def test_secret_with_a_lone_surrogate() -> None:
     text = "secrets {\n  ike-1 {\n    id = moon\n    secret = s3cr\udcff\n  }\n}\n"
     try:
@@ -32,12 +25,6 @@ def test_secret_with_a_lone_surrogate() -> None:
         assert config.secrets[0].secret == b"s3cr\xff"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: _Parser.include (config/settings.py) passes a pattern with a NUL character to "
-    "glob.glob, whose ValueError ('embedded null byte') escapes the reader",
-)
 def test_include_pattern_with_nul(tmp_path: Path) -> None:
     """A swanctl.conf (a file: NUL is valid UTF-8) with ``include sub<NUL>/*.conf``."""
     (tmp_path / "sub").mkdir()
@@ -48,13 +35,6 @@ def test_include_pattern_with_nul(tmp_path: Path) -> None:
     assert info.value.line == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: load_named (config/credentials.py) catches only OSError around "
-    "Path.read_bytes, so a certs/cacerts/pubkeys name with a NUL character raises "
-    "ValueError ('embedded null byte') out of the reader",
-)
 def test_credential_file_name_with_nul(tmp_path: Path) -> None:
     """A swanctl.conf whose ``certs`` names a file with a NUL character in it."""
     conf = tmp_path / "swanctl.conf"
