@@ -9,10 +9,11 @@ An input is either
   keyed transform objects, *authentic packets with any plaintext the input likes* (bad pad
   length, bad padding, bad next header, short or lying inner headers, dummy packets),
   forgeries, tampered and truncated packets, at sequence numbers around the window
-  (replays, old, far ahead, across 2^32 with ESN). Every verdict is checked against an independent model of RFC 4303
-  (§2.4 padding, §2.6 next header, §3.4.3 replay window and Appendix A ESN inference, §3.4.4
-  integrity): accepted or dropped, with which inner packet and for which reason; counters
-  must add up; no sequence number is ever accepted twice (unless anti-replay is off);
+  (replays, old, far ahead, across 2^32 with ESN).  Every verdict is checked against an
+  independent model of RFC 4303 (§2.4 padding, §2.6 next header, §3.4.3 replay window and
+  Appendix A ESN inference, §3.4.4 integrity): accepted or dropped, with which inner packet
+  and for which reason; counters must add up; no sequence number is ever accepted twice
+  (unless anti-replay is off);
 * or *raw bytes* (first octet >= 0xF0): one UDP/4500 payload classified (RFC 3948) and, if
   ESP, decapsulated by the Child SA of ``samples/ikev2-psk.pcap`` (keys from
   ``samples/esp_sa``); the seeds are that capture's real ESP packets.

@@ -19,13 +19,13 @@ from petrel.ike.engine import IkeEngine
 from petrel.ike.protect import build_protected, open_protected
 from petrel.wire.codec import decode_message
 from petrel.wire.payloads import SA, Payload, TrafficSelector, TSi
-from petrel.wire.registry import TsType
+from petrel.wire.registry import TransformType, TsType
 
 LEFT = ("192.0.2.1", 500)
 RIGHT = ("192.0.2.2", 500)
 
 
-def _conf(me: str, peer: str, my_id: str, peer_id: str, mine: str, theirs: str) -> str:
+def _conf(me: str, peer: str, my_id: str, peer_id: str, mine: str, theirs: str, esp: str) -> str:
     return f"""
 connections {{
   c {{
@@ -44,7 +44,7 @@ connections {{
       net {{
         local_ts = {mine}
         remote_ts = {theirs}
-        esp_proposals = aes256gcm16
+        esp_proposals = {esp}
       }}
     }}
   }}
@@ -59,12 +59,12 @@ secrets {{
 """
 
 
-def _engines() -> tuple[IkeEngine, IkeEngine]:
+def _engines(esp: str = "aes256gcm16") -> tuple[IkeEngine, IkeEngine]:
     left = parse_swanctl(
-        _conf(LEFT[0], RIGHT[0], "left", "right", "198.51.100.0/24", "203.0.113.0/24")
+        _conf(LEFT[0], RIGHT[0], "left", "right", "198.51.100.0/24", "203.0.113.0/24", esp)
     )
     right = parse_swanctl(
-        _conf(RIGHT[0], LEFT[0], "right", "left", "203.0.113.0/24", "198.51.100.0/24")
+        _conf(RIGHT[0], LEFT[0], "right", "left", "203.0.113.0/24", "198.51.100.0/24", esp)
     )
     return (
         IkeEngine(left.connections, left.secrets),
@@ -154,3 +154,46 @@ def test_reserved_child_spi_is_refused(side: str, spi: int) -> None:
         announced = left.take_events()
     ups = [e for e in announced if isinstance(e, ev.ChildSaUp)]
     assert all(up.outbound.spi >= 256 and up.inbound.spi >= 256 for up in ups), ups
+
+
+def _without_integrity(payloads: list[Payload]) -> list[Payload]:
+    out: list[Payload] = []
+    for payload in payloads:
+        if isinstance(payload, SA):
+            proposals = []
+            for p in payload.proposals:
+                kept = tuple(t for t in p.transforms if t.type != TransformType.INTEG)
+                proposals.append(dataclasses.replace(p, transforms=kept))
+            payload = SA(tuple(proposals))
+        out.append(payload)
+    return out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="bug: proposal_accepted (ike/negotiation.py) requires only ENCR in a responder's ESP "
+    "proposal, so a reply that drops the INTEG transform we offered installs AES-CBC without "
+    "integrity (RFC 7296 §3.3: one transform of each type offered; RFC 8221 §5), which the "
+    "data plane's OutboundSa refuses with ValueError in the daemon",
+)
+@pytest.mark.parametrize("exchange", ["IKE_AUTH", "CREATE_CHILD_SA"])
+def test_chosen_proposal_without_integrity(exchange: str) -> None:
+    """A responder answers with ENCR AES-CBC alone (fuzz_engine, scenario
+    cbc/rekey-child-by-right-response): the initiator must refuse the Child SA."""
+    left, right = _engines(esp="aes128-sha256")
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    _deliver(right, left, 0.0)  # IKE_SA_INIT
+    _deliver(left, right, 0.0)
+    _deliver(right, left, 0.0)  # IKE_AUTH request
+    if exchange == "CREATE_CHILD_SA":
+        _deliver(left, right, 0.0)
+        left.take_events()
+        (sa,) = left.ike_sas()
+        assert left.create_child(sa.ike_id, "net", 1.0)
+        _deliver(right, left, 1.0)
+    (response,) = right.take_datagrams()
+    data = _reseal(response.data, left, _without_integrity)
+    left.receive(data, response.remote, response.local, 1.0)
+    ups = [e for e in left.take_events() if isinstance(e, ev.ChildSaUp)]
+    assert all(up.outbound.encr.aead or up.outbound.integ is not None for up in ups), ups
