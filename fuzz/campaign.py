@@ -52,20 +52,24 @@ def run(name: str, out: Path, seconds: int, runs: int | None) -> dict[str, objec
         str(corpus),
     ]
     log = work / f"log-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    started = time.time()
     start = time.monotonic()
     with log.open("w") as handle:
         done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False)
     elapsed = time.monotonic() - start
     text = log.read_text(errors="replace")
-    executions = re.findall(r"^Done (\d+) (?:runs )?in (\d+) second", text, re.MULTILINE)
+    executions = re.findall(r"stat::number_of_executed_units:\s+(\d+)", text) or [
+        n for n, _ in re.findall(r"^Done (\d+) (?:runs )?in (\d+) second", text, re.MULTILINE)
+    ]
     peak_libfuzzer = re.findall(r"stat::peak_rss_mb:\s+(\d+)", text)
     peak_time = re.findall(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    artifacts = sorted(p.name for p in work.iterdir() if p.name.startswith(("crash-", "oom-")))
-    hangs = sorted(p.name for p in work.iterdir() if p.name.startswith(("timeout-", "slow-")))
+    new = [p for p in work.iterdir() if p.stat().st_mtime >= started]  # this run's artifacts
+    artifacts = sorted(p.name for p in new if p.name.startswith(("crash-", "oom-")))
+    hangs = sorted(p.name for p in new if p.name.startswith(("timeout-", "slow-")))
     return {
         "target": name,
         "exit": done.returncode,
-        "executions": int(executions[-1][0]) if executions else None,
+        "executions": int(executions[-1]) if executions else None,
         "seconds": round(elapsed),
         "peak_rss_mb": int(peak_time[-1]) // 1024 if peak_time else None,
         "libfuzzer_peak_rss_mb": int(peak_libfuzzer[-1]) if peak_libfuzzer else None,
