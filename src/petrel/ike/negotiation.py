@@ -91,7 +91,9 @@ def proposal_accepted(reply: Proposal, offered: Sequence[Proposal]) -> bool:
             choices = ours.get(ttype, [])
             if not any(_same(transform, c) for c in choices):
                 return False
-        required = {int(TransformType.ENCR)}
+        # Exactly one transform of each type the proposal offered (§3.3.6): a reply that
+        # drops one (INTEG, say) would leave a cipher without integrity.
+        required = set(ours) | {int(TransformType.ENCR)}
         if int(reply.protocol) == ProtocolId.IKE:
             required |= {int(TransformType.PRF), int(TransformType.KE)}
         return required <= seen
@@ -142,7 +144,7 @@ def algorithms_of(proposal: Proposal) -> Algorithms:
     integ = None
     if integ_t is not None and int(integ_t.id) != IntegId.NONE:
         integ = integ_spec(int(integ_t.id))
-    if not encr.aead and integ is None and int(proposal.protocol) != ProtocolId.ESP:
+    if not encr.aead and integ is None:  # RFC 8221 §5: no ESP encryption without integrity
         raise UnsupportedAlgorithm("non-AEAD cipher without integrity")
     prf_t = single(TransformType.PRF)
     prf = prf_spec(int(prf_t.id)) if prf_t is not None else None

@@ -4,7 +4,8 @@ Every case is an *authentic* message (sealed with the IKE SA's own keys, as the 
 carrying something a peer must not get away with.  A new case is marked
 ``xfail(strict=True)`` while its bug is open (with a matching ``KNOWN_BUGS`` entry in
 fuzz/fuzz_engine.py); both go when the fix lands.  Fixed: an inverted traffic selector in an
-IKE_AUTH response, and reserved ESP SPIs (0-255, RFC 4303 §2.1) in either role.
+IKE_AUTH response, reserved ESP SPIs (0-255, RFC 4303 §2.1) in either role, and a responder
+that drops the INTEG transform we offered.
 """
 
 from __future__ import annotations
@@ -169,14 +170,6 @@ def _without_integrity(payloads: list[Payload]) -> list[Payload]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: proposal_accepted (ike/negotiation.py) requires only ENCR in a responder's ESP "
-    "proposal, so a reply that drops the INTEG transform we offered installs AES-CBC without "
-    "integrity (RFC 7296 §3.3: one transform of each type offered; RFC 8221 §5), which the "
-    "data plane's OutboundSa refuses with ValueError in the daemon",
-)
 @pytest.mark.parametrize("exchange", ["IKE_AUTH", "CREATE_CHILD_SA"])
 def test_chosen_proposal_without_integrity(exchange: str) -> None:
     """A responder answers with ENCR AES-CBC alone (fuzz_engine, scenario
