@@ -19,7 +19,7 @@ from petrel.crypto.keys import PublicKey, load_public_key
 from petrel.crypto.pki_errors import CredentialError
 from petrel.crypto.x509 import Certificate, load_certificates
 
-__all__ = ["KEY_SECRET_PREFIXES", "load_named", "load_store", "warn_if_readable"]
+__all__ = ["KEY_SECRET_PREFIXES", "load_named", "load_store", "parse_named", "warn_if_readable"]
 
 log = logging.getLogger("petrel.cfg")
 
@@ -73,10 +73,15 @@ def load_named(
         except ValueError:  # a NUL in the name: no such file can exist
             raise CredentialError(f"{path!r}: no such file") from None
         try:
-            if key == "pubkeys":
-                loaded.append(load_public_key(data))
-            else:
-                loaded.extend(load_certificates(data))
+            loaded.extend(parse_named(key, data))
         except CredentialError as exc:
             raise CredentialError(f"{path}: {exc}") from None
     return tuple(loaded)
+
+
+def parse_named(key: str, data: bytes) -> list[Certificate] | list[PublicKey]:
+    """The public key (``pubkeys``) or certificates (``certs``, ``cacerts``, a PEM bundle
+    too) in ``data``, PEM or DER — from a file, or as VICI's load-conn carries them."""
+    if key == "pubkeys":
+        return [load_public_key(data)]
+    return list(load_certificates(data))

@@ -27,6 +27,7 @@ from petrel.policy.connection import Connection, SharedSecret
 from petrel.policy.identity import Identity, UnsupportedIdentity
 
 from . import swanctl
+from .credentials import parse_named
 from .errors import ConfigError
 from .settings import Section, Setting
 
@@ -96,10 +97,7 @@ def _load_blobs(key: str, items: list[bytes]) -> tuple[Certificate, ...] | tuple
     loaded: list[Any] = []
     for item in items:
         try:
-            if key == "pubkeys":
-                loaded.append(load_public_key(item))
-            else:
-                loaded.extend(load_certificates(item))
+            loaded.extend(parse_named(key, item))
         except CredentialError as exc:
             raise ViciConfigError(f"invalid value for: {key}, config discarded ({exc})") from None
     return tuple(loaded)
