@@ -14,7 +14,7 @@ Private values come from the library's key generation (the OS CSPRNG).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -171,12 +171,16 @@ def _modp_params(group: KeId) -> dh.DHParameterNumbers:
 class _ModpExchange:
     """Finite-field Diffie-Hellman over an RFC 3526 group."""
 
-    def __init__(self, group: KeId) -> None:
+    def __init__(self, group: KeId, private_value: int | None = None) -> None:
         self.group = group
         self._params = _modp_params(group)
         self._size = (self._params.p.bit_length() + 7) // 8
         with _quiet_ffdh():
-            self._key = self._params.parameters().generate_private_key()
+            if private_value is None:
+                self._key = self._params.parameters().generate_private_key()
+            else:
+                public = dh.DHPublicNumbers(pow(2, private_value, self._params.p), self._params)
+                self._key = dh.DHPrivateNumbers(private_value, public).private_key()
 
     def public_value(self) -> bytes:
         with _quiet_ffdh():
@@ -275,10 +279,10 @@ _MLKEM: dict[int, tuple[type, type, int]] = {
 class _MlKemExchange:
     """The initiator of an ML-KEM exchange: sends the encapsulation key, decapsulates."""
 
-    def __init__(self, group: KeId) -> None:
+    def __init__(self, group: KeId, seed: bytes | None = None) -> None:
         self.group = group
         private_cls, _, self._ct_size = _MLKEM[group]
-        self._key = private_cls.generate()
+        self._key = private_cls.generate() if seed is None else private_cls.from_seed_bytes(seed)
 
     def public_value(self) -> bytes:
         return self._key.public_key().public_bytes_raw()
@@ -363,3 +367,53 @@ def key_exchange_from_private(group: int, private_value: bytes) -> KeyExchange:
     if kid in (KeId.CURVE25519, KeId.CURVE448):
         return _XExchange(kid, bytes(private_value))
     raise CryptoError(f"{kid.name} does not take a private value")
+
+
+class KeyExchanges:
+    """Where the IKE engine gets its key exchanges: the library's own key generation."""
+
+    def new(self, group: int) -> KeyExchange:
+        """Our half of an exchange as initiator (the KE payload we send first)."""
+        return new_key_exchange(group)
+
+    def respond(self, group: int, peer_value: bytes) -> tuple[bytes, bytes]:
+        """(our KE data, shared secret) as responder to the peer's KE data."""
+        return respond_key_exchange(group, peer_value)
+
+
+class SeededKeyExchanges(KeyExchanges):
+    """Private values drawn from an injected random source, so that an engine run with a
+    seeded source is reproducible (tests, fuzzing). Never for live exchanges: the default
+    :class:`KeyExchanges` uses the library's key generation.
+
+    ML-KEM keys come from a 64-octet seed (FIPS 203 §7.1); an ML-KEM responder's
+    encapsulation draws its randomness inside the library and stays unpredictable.
+    """
+
+    def __init__(self, random: Callable[[int], bytes]) -> None:
+        self._random = random
+
+    def _scalar(self, octets: int, modulus: int) -> int:
+        """A value in [2, modulus - 2] from ``octets`` + 8 random octets (bias below 2**-64)."""
+        return 2 + int.from_bytes(self._random(octets + 8), "big") % (modulus - 3)
+
+    def new(self, group: int) -> KeyExchange:
+        kid = _coerce_group(group)
+        if kid in _MODP_PRIMES_HEX:
+            # A 512-bit exponent, as short-exponent implementations use (RFC 3526 §8).
+            return _ModpExchange(kid, self._scalar(56, _modp_params(kid).p))
+        if kid in _CURVES:
+            # Below 2**(bits-1), hence below every listed curve's group order.
+            bits = _CURVES[kid].key_size
+            scalar = int.from_bytes(self._random((bits + 7) // 8), "big") % (1 << (bits - 1))
+            return _EcpExchange(kid, scalar or 1)
+        if kid in (KeId.CURVE25519, KeId.CURVE448):
+            return _XExchange(kid, self._random(32 if kid == KeId.CURVE25519 else 56))
+        return _MlKemExchange(kid, self._random(64))
+
+    def respond(self, group: int, peer_value: bytes) -> tuple[bytes, bytes]:
+        kid = _coerce_group(group)
+        if kid in _MLKEM:
+            return _mlkem_encapsulate(kid, peer_value)
+        mine = self.new(kid)
+        return mine.public_value(), mine.shared_secret(peer_value)

@@ -9,6 +9,7 @@ is checked, in constant time, before anything is decrypted.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import cast
 
 from petrel.crypto.encr import AeadCipher, Cipher, EncrSpec
@@ -19,7 +20,7 @@ from petrel.crypto.integ import Integrity, IntegSpec
 class SkCipher:
     """Seal and open SK/SKF bodies with one direction's SK_e (and SK_a) keys."""
 
-    __slots__ = ("_aead", "_cipher", "_icv_size", "_integ", "encr", "integ")
+    __slots__ = ("_aead", "_cipher", "_icv_size", "_integ", "_random", "encr", "integ")
 
     def __init__(
         self,
@@ -27,8 +28,11 @@ class SkCipher:
         encr_key: bytes,
         integ: IntegSpec | None = None,
         integ_key: bytes = b"",
+        random: Callable[[int], bytes] = os.urandom,
     ) -> None:
+        """``random`` supplies the IVs (the OS CSPRNG unless a test injects its own)."""
         self.encr = encr
+        self._random = random
         self.integ = integ
         keyed = encr.keyed(encr_key)
         self._aead: AeadCipher | None = None
@@ -62,10 +66,11 @@ class SkCipher:
         """Encrypt ``plaintext`` (the inner payload chain) into IV | ciphertext | ICV.
 
         ``aad`` is the IKE header plus SK/SKF header, already carrying the final lengths.
-        Padding is minimal and zero-filled; the IV is fresh from the OS CSPRNG unless given.
+        Padding is minimal and zero-filled; the IV is fresh from the injected random source
+        unless given.
         """
         if iv is None:
-            iv = os.urandom(self.encr.iv_size)
+            iv = self._random(self.encr.iv_size)
         elif len(iv) != self.encr.iv_size:
             raise CryptoError(f"IV must be {self.encr.iv_size} octets")
         pad_len = self._padded_length(len(plaintext)) - len(plaintext) - 1

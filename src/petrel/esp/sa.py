@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 
 from petrel.crypto.encr import EncrSpec
 from petrel.crypto.errors import CryptoError
@@ -124,7 +125,7 @@ class _Sa:
 class OutboundSa(_Sa):
     """Sending side of an ESP SA: :meth:`encapsulate` turns inner IP packets into ESP packets."""
 
-    __slots__ = ("_counter_iv", "_seq_max", "_trailers", "seq")
+    __slots__ = ("_counter_iv", "_random", "_seq_max", "_trailers", "seq")
 
     def __init__(
         self,
@@ -134,8 +135,12 @@ class OutboundSa(_Sa):
         integ: IntegSpec | None,
         integ_key: bytes,
         esn: bool,
+        random: Callable[[int], bytes] = os.urandom,
     ) -> None:
+        """``random`` supplies the IVs of block ciphers (the OS CSPRNG unless a test injects
+        its own); counter-mode and AEAD transforms use the sequence number (RFC 4106 §3.1)."""
         super().__init__(spi, encr, encr_key, integ, integ_key, esn)
+        self._random = random
         self.seq = 0
         """Sequence number of the last packet sent (the first packet carries 1, §3.3.3)."""
         self._seq_max = (1 << 64) - 1 if esn else _MASK32
@@ -182,7 +187,7 @@ class OutboundSa(_Sa):
             head = _HDR_IV.pack(self.spi, lo, seq)
             iv = head[8:]
         else:
-            iv = os.urandom(self._iv_len) if self._iv_len else b""
+            iv = self._random(self._iv_len) if self._iv_len else b""
             head = _HDR.pack(self.spi, lo) + iv
 
         if self._aead:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
-from ..crypto.ke import KeyExchange, new_key_exchange, respond_key_exchange
+from ..crypto.ke import KeyExchange
 from ..policy.connection import ChildConfig
 from ..policy.selectors import Selector, all_within, narrow
 from ..wire.payloads import KE, SA, Message, Nonce, Notify, Payload, Proposal, TSi, TSr, first_of
@@ -70,7 +70,7 @@ class ChildCreate(Task):
         self.proposals = with_spi(config.esp_proposals, spi_bytes(self.spi_in))
         self.ni = ctx.nonce()
         group = self.group if self.group is not None else first_ke_group(self.proposals)
-        self.key_exchange = new_key_exchange(KeId(group)) if group else None
+        self.key_exchange = ctx.key_exchanges.new(KeId(group)) if group else None
         if rekey_of is not None:
             self.local_ts, self.remote_ts = rekey_of.local_ts, rekey_of.remote_ts
         else:
@@ -252,7 +252,7 @@ class ChildCreateResponder(Responder):
             if not isinstance(ke, KE) or int(ke.group) != int(alg.ke):
                 return [Notify(NotifyType.INVALID_KE_PAYLOAD, int(alg.ke).to_bytes(2, "big"))]
             try:
-                public, shared = respond_key_exchange(alg.ke, ke.data)
+                public, shared = ctx.key_exchanges.respond(alg.ke, ke.data)
             except (InvalidPublicValue, CryptoError):
                 return [Notify(NotifyType.INVALID_SYNTAX)]
             reply_ke.append(KE(int(alg.ke), public))

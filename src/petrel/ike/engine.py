@@ -20,6 +20,7 @@ from datetime import datetime
 
 from ..credentials.store import CredentialStore
 from ..crypto.errors import CryptoError
+from ..crypto.ke import KeyExchanges
 from ..policy.connection import ChildConfig, Connection, SharedSecret
 from ..ratelimit import DropLog
 from ..wire.codec import decode_message
@@ -61,8 +62,13 @@ class IkeEngine:
         random: Callable[[int], bytes] = os.urandom,
         credentials: CredentialStore | None = None,
         clock: Callable[[], datetime] | None = None,
+        key_exchanges: KeyExchanges | None = None,
     ) -> None:
-        self._ctx = IkeServices(connections, secrets, settings, random, credentials, clock)
+        """``random`` feeds SPIs, nonces, IVs and jitter; ``key_exchanges`` makes the KE
+        private values (the library's key generation unless a test seeds its own)."""
+        self._ctx = IkeServices(
+            connections, secrets, settings, random, credentials, clock, key_exchanges
+        )
         self._ctx.on_lost = self._after_loss
         self._cookie_secret = random(32)
 

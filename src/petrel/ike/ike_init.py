@@ -11,7 +11,7 @@ import struct
 from collections.abc import Sequence
 
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
-from ..crypto.ke import KeyExchange, new_key_exchange, respond_key_exchange, supported_groups
+from ..crypto.ke import KeyExchange, supported_groups
 from ..crypto.proposals import format_proposal
 from ..policy.connection import Connection
 from ..wire.payloads import FLAG_RESPONSE, KE, SA, IkeHeader, Message, Nonce, Notify, Payload
@@ -44,7 +44,7 @@ class IkeInit(Task):
     def build_request(self, ctx: IkeServices, sa: IkeSa, now: float) -> list[Payload] | None:
         conn = sa.connection
         assert conn is not None
-        self.key_exchange = new_key_exchange(KeId(sa.ke_group))
+        self.key_exchange = ctx.key_exchanges.new(KeId(sa.ke_group))
         payloads: list[Payload] = []
         if self.cookie:
             payloads.append(Notify(NotifyType.COOKIE, self.cookie))
@@ -147,7 +147,7 @@ class IkeInit(Task):
         )
         ctx.by_spi[(sa.spi_i, sa.spi_r)] = sa
         check_nat(sa, message, sa.spi_r)
-        derive_keys(sa, shared)
+        derive_keys(sa, shared, ctx.random)
         if sa.encap and sa.local[1] != NAT_T_PORT:
             sa.local = (sa.local[0], NAT_T_PORT)
             sa.remote = (sa.remote[0], NAT_T_PORT)
@@ -257,7 +257,7 @@ def respond_init(
         reply(Notify(NotifyType.INVALID_KE_PAYLOAD, _GROUP.pack(int(algorithms.ke))))
         return
     try:
-        my_public, shared = respond_key_exchange(algorithms.ke, ke.data)
+        my_public, shared = ctx.key_exchanges.respond(algorithms.ke, ke.data)
     except (InvalidPublicValue, CryptoError) as exc:
         ctx.drops.drop("invalid KE public value", now, str(exc))
         reply(Notify(NotifyType.INVALID_SYNTAX))
@@ -281,7 +281,7 @@ def respond_init(
     sa.connection = conn
     ctx.auth.note_peer_offers(sa, message.payloads)
     check_nat(sa, message, ZERO_SPI)
-    derive_keys(sa, shared)
+    derive_keys(sa, shared, ctx.random)
     payloads: list[Payload] = [
         SA((WireProposal(chosen.number, chosen.protocol, b"", chosen.transforms),)),
         KE(int(algorithms.ke), my_public),

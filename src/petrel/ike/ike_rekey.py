@@ -10,7 +10,7 @@ import logging
 
 from ..crypto.errors import CryptoError, InvalidPublicValue, UnsupportedAlgorithm
 from ..crypto.kdf import rekey_skeyseed
-from ..crypto.ke import KeyExchange, new_key_exchange, respond_key_exchange
+from ..crypto.ke import KeyExchange
 from ..wire.payloads import KE, SA, Message, Nonce, Notify, Payload, Proposal, first_of
 from ..wire.registry import ExchangeType, KeId, NotifyType, ProtocolId, is_error_notify
 from . import events as ev
@@ -55,7 +55,7 @@ class IkeRekey(Task):
         self.new_spi = ctx.new_ike_spi()
         self.proposals = with_spi(conn.proposals, self.new_spi)
         group = self.group or int(sa.algorithms.ke or 0)
-        self.key_exchange = new_key_exchange(KeId(group))
+        self.key_exchange = ctx.key_exchanges.new(KeId(group))
         self.ni = ctx.nonce()
         log.info("IKE SA %d: rekeying the IKE SA", sa.ike_id)
         return [SA(self.proposals), Nonce(self.ni), KE(group, self.key_exchange.public_value())]
@@ -165,7 +165,7 @@ class IkeRekeyResponder(Responder):
         if int(ke.group) != int(alg.ke):
             return [Notify(NotifyType.INVALID_KE_PAYLOAD, int(alg.ke).to_bytes(2, "big"))]
         try:
-            public, shared = respond_key_exchange(alg.ke, ke.data)
+            public, shared = ctx.key_exchanges.respond(alg.ke, ke.data)
         except (InvalidPublicValue, CryptoError):
             return [Notify(NotifyType.INVALID_SYNTAX)]
         nr = ctx.nonce()
@@ -219,7 +219,7 @@ def ike_sa_from_rekey(
     new.established_at = now
     new.last_peer_activity = now
     seed = rekey_skeyseed(old.algorithms.prf, old.keys.sk_d, shared, ni, nr)
-    key_ike_sa(new, seed)
+    key_ike_sa(new, seed, ctx.random)
     ctx.sas[new.ike_id] = new
     ctx.by_spi[(new.spi_i, new.spi_r)] = new
     if not (old.our_ike_rekey or old.peer_ike_rekey):

@@ -19,15 +19,17 @@ def packed(address: str) -> bytes:
     return ipaddress.ip_address(address).packed
 
 
-def derive_keys(sa: IkeSa, shared: bytes) -> None:
-    """SKEYSEED of a new IKE SA from IKE_SA_INIT's shared secret, then its keys."""
+def derive_keys(sa: IkeSa, shared: bytes, random: Callable[[int], bytes]) -> None:
+    """SKEYSEED of a new IKE SA from IKE_SA_INIT's shared secret, then its keys; ``random``
+    feeds the SK payloads' IVs."""
     alg = sa.algorithms
     assert alg is not None and alg.prf is not None
-    key_ike_sa(sa, skeyseed(alg.prf, sa.ni, sa.nr, shared))
+    key_ike_sa(sa, skeyseed(alg.prf, sa.ni, sa.nr, shared), random)
 
 
-def key_ike_sa(sa: IkeSa, seed: bytes) -> None:
-    """SK_d, SK_a, SK_e, SK_p from SKEYSEED (§2.14) and the SK payload ciphers."""
+def key_ike_sa(sa: IkeSa, seed: bytes, random: Callable[[int], bytes]) -> None:
+    """SK_d, SK_a, SK_e, SK_p from SKEYSEED (§2.14) and the SK payload ciphers, whose IVs
+    come from ``random``."""
     alg = sa.algorithms
     assert alg is not None and alg.prf is not None
     integ_size = alg.integ.key_size if alg.integ else 0
@@ -35,8 +37,8 @@ def key_ike_sa(sa: IkeSa, seed: bytes) -> None:
         alg.prf, seed, sa.ni, sa.nr, sa.spi_i, sa.spi_r, alg.encr.key_size, integ_size
     )
     sa.keys = keys
-    sk_i = SkCipher(alg.encr, keys.sk_ei, alg.integ, keys.sk_ai)
-    sk_r = SkCipher(alg.encr, keys.sk_er, alg.integ, keys.sk_ar)
+    sk_i = SkCipher(alg.encr, keys.sk_ei, alg.integ, keys.sk_ai, random)
+    sk_r = SkCipher(alg.encr, keys.sk_er, alg.integ, keys.sk_ar, random)
     sa.sk_out, sa.sk_in = (sk_i, sk_r) if sa.initiator else (sk_r, sk_i)
 
 

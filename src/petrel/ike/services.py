@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..credentials.store import CredentialStore
+from ..crypto.ke import KeyExchanges
 from ..esp.udpencap import IKE_MARKER
 from ..policy.connection import ChildConfig, Connection, SharedSecret
 from ..policy.identity import Identity
@@ -71,6 +72,7 @@ class IkeServices:
         random: Callable[[int], bytes] = os.urandom,
         credentials: CredentialStore | None = None,
         clock: Callable[[], datetime] | None = None,
+        key_exchanges: KeyExchanges | None = None,
     ) -> None:
         self.connections = dict(connections)
         self.secrets = tuple(secrets)
@@ -78,6 +80,7 @@ class IkeServices:
         self.auth = IkeAuth(self.connections.values(), self.secrets, credentials, clock)
         self.settings = settings or EngineSettings()
         self.random = random
+        self.key_exchanges = key_exchanges or KeyExchanges()
         self.drops = DropLog(log)
         self.sas: dict[int, IkeSa] = {}
         self.by_spi: dict[tuple[bytes, bytes], IkeSa] = {}  # (SPIi, SPIr) once both known
