@@ -429,12 +429,9 @@ class Daemon:
             for child in conn.children.values():
                 if child.start_action == "trap":
                     self._install_trap(conn.name, child.name)
-            starting = [c.name for c in conn.children.values() if c.start_action == "start"]
-            if starting:
-                ike_id = self.initiate(conn.name, starting[0])
-                sa = next((s for s in self.engine.ike_sas() if s.ike_id == ike_id), None)
-                if sa is not None:
-                    sa.pending_extra_children = starting[1:]
+            for child in conn.children.values():
+                if child.start_action == "start":  # one IKE SA: later children queue on it
+                    self.initiate(conn.name, child.name)
 
     def initiate(self, conn_name: str, child_name: str | None) -> int:
         """Start an IKE SA (with ``child_name``) for ``conn_name``; returns the IKE SA id."""

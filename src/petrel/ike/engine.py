@@ -29,7 +29,7 @@ from ..wire.payloads import FLAG_INITIATOR, FLAG_RESPONSE, SK, SKF, IkeHeader, M
 from ..wire.registry import ExchangeType, NotifyType, name_of
 from . import events as ev
 from .auth.exchange import IkeAuth as Authenticators
-from .child_create import ChildCreateResponder, create_child
+from .child_create import ChildCreate, ChildCreateResponder, create_child
 from .child_delete import delete_child
 from .child_rekey import ChildRekeyResponder, is_child_rekey, rekey_child
 from .fragment import open_fragment
@@ -235,11 +235,9 @@ class IkeEngine:
                 self.create_child(existing.ike_id, child_name, now)
             return existing.ike_id
         if existing is not None:  # still connecting: the child follows once it is up
-            if child_name is not None and child_name not in (
-                existing.initial_child,
-                *existing.pending_extra_children,
-            ):
-                existing.pending_extra_children.append(child_name)
+            queued = {t.config.name for t in existing.tasks if type(t) is ChildCreate}
+            if child_name is not None and child_name not in (existing.initial_child, *queued):
+                existing.tasks.append(ChildCreate(conn.children[child_name]))
             return existing.ike_id
         return self._initiate(conn_name, child_name, local, remote, now, 1)
 
@@ -252,7 +250,10 @@ class IkeEngine:
         now: float,
         attempt: int,
         reauth_of: int | None = None,
+        more_children: Sequence[str] = (),
     ) -> int:
+        """A new IKE SA: IKE_SA_INIT, then IKE_AUTH with ``child_name``, then CREATE_CHILD_SA
+        for each of ``more_children`` (tasks queued on the SA, run once it is established)."""
         ctx = self._ctx
         conn = self.connections[conn_name]
         sa = IkeSa(
@@ -279,6 +280,7 @@ class IkeEngine:
         ctx.by_initiator_spi[sa.spi_i] = sa
         log.info("IKE SA %d (%s): initiating to %s:%d", sa.ike_id, conn.name, *remote)
         sa.tasks.append(IkeAuth())  # follows IKE_SA_INIT
+        sa.tasks.extend(ChildCreate(conn.children[name]) for name in more_children)
         ctx.run(sa, IkeInit(), now)
         return sa.ike_id
 
@@ -343,7 +345,7 @@ class IkeEngine:
             return
         children = [c.config.name for c in sa.children.values() if c.state != ChildState.DELETING]
         log.info("IKE SA %s[%d]: reauthenticating", conn.name, sa.ike_id)
-        new_id = self._initiate(
+        self._initiate(
             conn.name,
             children[0] if children else None,
             sa.local,
@@ -351,8 +353,8 @@ class IkeEngine:
             now,
             1,
             reauth_of=sa.ike_id,
+            more_children=children[1:],
         )
-        self._ctx.sas[new_id].pending_extra_children = children[1:]
 
     def _after_loss(self, sa: IkeSa, lost: list[ChildConfig], dead_peer: bool) -> None:
         """dpd_action after a dead peer, close_action after the peer closed (§ swanctl.conf)."""
@@ -373,8 +375,9 @@ class IkeEngine:
                 ", ".join(restart),
             )
             now = self._ctx.now
-            new_id = self._initiate(conn.name, restart[0], sa.local, sa.remote, now, 1)
-            self._ctx.sas[new_id].pending_extra_children = restart[1:]
+            self._initiate(
+                conn.name, restart[0], sa.local, sa.remote, now, 1, more_children=restart[1:]
+            )
 
     # ------------------------------------------------------------------ input
 

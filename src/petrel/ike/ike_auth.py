@@ -28,7 +28,7 @@ from ..wire.registry import ExchangeType, NotifyType, is_error_notify
 from . import events as ev
 from .auth import AuthFailure
 from .auth.exchange import method_fits
-from .child_create import accept_child, child_reply, choose_child, create_child
+from .child_create import accept_child, child_reply, choose_child
 from .child_delete import delete_spi, spi_bytes
 from .ike_delete import delete_ike
 from .negotiation import proposal_accepted, valid_esp_spi, with_spi, without_ke
@@ -309,15 +309,12 @@ def _child_as_responder(
 
 
 def established(ctx: IkeServices, sa: IkeSa, now: float) -> None:
-    """IKE_AUTH succeeded: timers, the extra Child SAs, and the end of the SA it
-    reauthenticates (make-before-break)."""
+    """IKE_AUTH succeeded: timers, and the end of the SA it reauthenticates
+    (make-before-break). Child SAs queued behind IKE_AUTH follow when the window opens."""
     sa.state = IkeState.ESTABLISHED
     sa.established_at = now
     sa.last_peer_activity = now
     ctx.arm_ike_timers(sa, now)
-    for name in sa.pending_extra_children:
-        create_child(ctx, sa, name, now)
-    sa.pending_extra_children = []
     old = ctx.sas.get(sa.reauth_of) if sa.reauth_of is not None else None
     if old is not None and old.state is IkeState.ESTABLISHED:
         # Make-before-break reauthentication: the new SA is up, retire the old one.

@@ -130,7 +130,6 @@ class IkeSa:
     peer_ike_rekey: int | None = None  # IKE SA the peer created to replace this one
     our_ike_rekey: int | None = None
     attempt: int = 1  # keyingtries: which try this initiation is
-    pending_extra_children: list[str] = field(default_factory=list)
     peer_hashes: tuple[int, ...] | None = None  # its SIGNATURE_HASH_ALGORITHMS (RFC 7427)
     peer_certreq: tuple[bytes, ...] | None = None  # CA key ids of its CERTREQ (§3.7)
 

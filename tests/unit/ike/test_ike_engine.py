@@ -682,3 +682,39 @@ def test_level_2_traces_every_message_by_payload_type(caplog: pytest.LogCaptureF
         for line in lines
     ), lines
     assert any("received IKE_AUTH response 1 [ IDr AUTH SA TSi TSr" in line for line in lines)
+
+
+def _with_second_child(text: str, local_ts: str, remote_ts: str) -> str:
+    second = (
+        f"    children {{\n      net2 {{\n        local_ts = {local_ts}\n"
+        f"        remote_ts = {remote_ts}\n        esp_proposals = aes256gcm16\n      }}\n"
+    )
+    return text.replace("    children {\n", second, 1)
+
+
+def test_children_asked_for_while_connecting_follow_ike_auth() -> None:
+    """A second child initiated before the IKE SA is up queues a CREATE_CHILD_SA task behind
+    IKE_AUTH (once, however often it is asked for) and comes up right after it."""
+    lt, rt = "198.51.100.2/32", "203.0.113.2/32"
+    left_text = _with_second_child(
+        conf("192.0.2.1", "192.0.2.2", "left", "right", "198.51.100.1/32", "203.0.113.1/32"),
+        lt,
+        rt,
+    )
+    right_text = _with_second_child(
+        conf("192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "198.51.100.1/32"),
+        rt,
+        lt,
+    )
+    left_cfg, right_cfg = parse_swanctl(left_text), parse_swanctl(right_text)
+    left = IkeEngine(left_cfg.connections, left_cfg.secrets)
+    right = IkeEngine(right_cfg.connections, right_cfg.secrets)
+    ike_id = left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    assert left.initiate("c", "net2", LEFT, RIGHT, 0.0) == ike_id
+    assert left.initiate("c", "net2", LEFT, RIGHT, 0.0) == ike_id
+    assert left.initiate("c", "net", LEFT, RIGHT, 0.0) == ike_id
+    wire = pump(left, right)
+    names = sorted(child.config.name for _, child in left.child_sas())
+    assert names == ["net", "net2"] and paired(left, right)
+    exchanges = [decode_message(strip(d)).header.exchange for d in wire]
+    assert exchanges.count(ExchangeType.CREATE_CHILD_SA) == 2  # request and response
