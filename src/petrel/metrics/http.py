@@ -1,0 +1,87 @@
+"""A minimal HTTP/1.0 endpoint for Prometheus scrapes, on the daemon's asyncio loop.
+
+Serving on the loop (not in a thread) means a scrape reads the daemon's state between two
+events, never while it changes.  Requests are bounded (8 KiB of headers, 5 s, 16 at a time);
+anything but ``GET /metrics`` (or ``/``) is answered 404/405, a bad request is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+log = logging.getLogger("petrel.daemon")
+
+MAX_REQUEST = 8192
+REQUEST_TIMEOUT = 5.0
+MAX_CLIENTS = 16
+
+
+def parse_listen(spec: str) -> tuple[str, int]:
+    """``ADDR:PORT``, ``[v6]:PORT`` or ``:PORT`` (all addresses) → (host, port)."""
+    host, sep, port = spec.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected ADDR:PORT, got {spec!r}")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return host or "0.0.0.0", int(port)
+
+
+class MetricsServer:
+    """Serves ``registry`` at ``http://host:port/metrics``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.server: asyncio.Server | None = None
+        self._clients = 0
+
+    async def start(self, host: str, port: int) -> None:
+        self.server = await asyncio.start_server(self._serve, host, port, limit=MAX_REQUEST)
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 1.0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._clients >= MAX_CLIENTS:
+            writer.close()
+            return
+        self._clients += 1
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+            writer.write(self._answer(head.split(b"\r\n", 1)[0]))
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            pass  # a slow, truncated or oversized request: closed, nothing else
+        finally:
+            self._clients -= 1
+            writer.close()
+
+    def _answer(self, request_line: bytes) -> bytes:
+        parts = request_line.split()
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+            return _response(400, b"text/plain", b"bad request\n")
+        method, path = parts[0], parts[1].split(b"?", 1)[0]
+        if method not in (b"GET", b"HEAD"):
+            return _response(405, b"text/plain", b"method not allowed\n")
+        if path not in (b"/metrics", b"/"):
+            return _response(404, b"text/plain", b"not found\n")
+        body = generate_latest(self.registry)
+        return _response(200, CONTENT_TYPE_LATEST.encode(), b"" if method == b"HEAD" else body)
+
+
+_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed"}
+
+
+def _response(status: int, content_type: bytes, body: bytes) -> bytes:
+    head = (
+        b"HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        % (status, _REASONS[status], content_type, len(body))
+    )
+    return head + body
