@@ -28,7 +28,20 @@ from .listings import format_ike_sa
 
 __all__ = ["build_parser", "describe_error", "format_ike_sa", "main"]
 
-DEFAULT_SOCKET = os.environ.get("PETREL_VICI", "/run/petrel.vici")
+PLAIN_SOCKET = "/run/petrel.vici"
+SERVICE_SOCKET = "/run/petrel/petrel.vici"  # dist/systemd/petrel.service's RuntimeDirectory
+
+
+def _default_socket() -> str:
+    """``$PETREL_VICI``, else /run/petrel.vici, else the service's socket when only it exists."""
+    if os.environ.get("PETREL_VICI"):
+        return os.environ["PETREL_VICI"]
+    if not os.path.exists(PLAIN_SOCKET) and os.path.exists(SERVICE_SOCKET):
+        return SERVICE_SOCKET
+    return PLAIN_SOCKET
+
+
+DEFAULT_SOCKET = _default_socket()
 
 # Dispatch goes through these module-level names (tests replace them).
 _cmd_daemon = run_daemon
