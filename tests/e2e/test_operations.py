@@ -5,6 +5,7 @@
   exchange is logged at level 2, naming its IKE SA), ``log`` following events, ``down``;
 - the Prometheus endpoint: a scrape during traffic shows the Child SA's byte counters
   growing; a burst of bad ESP and IKE datagrams shows in the drop counters by reason;
+- the same CLI drives strongSwan's charon (``petrel load`` as ``swanctl --load-all``);
 - the service: sd_notify readiness, SIGHUP reloading the file (the unchanged connection keeps
   its SPIs, a new one appears, a broken file changes nothing), SIGTERM deleting the IKE SA
   with the peer (which forgets it at once: no DPD is configured) before a clean exit.
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from petrel.lab import Lab, PetrelPeer, run_in, strongswan_pair_confs, wait_for
+from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_pair_confs, wait_for
 from petrel.lab.netns import swanctl_psk_conf
 from petrel.lab.pairs import child_spis, logs, petrel_sas
 
@@ -226,3 +227,34 @@ def test_service_notify_sighup_reload_and_sigterm_deletes(lab: Lab, tmp_path: Pa
     assert wait_for(lambda: not petrel_sas(right), 3), logs(left, right)
     assert time.monotonic() - started < 10
     assert re.search(r"sending INFORMATIONAL request \d+ \[ D\(IKE\) \]", left.log_text())
+
+
+@pytest.mark.interop
+def test_cli_drives_charon_too(lab: Lab) -> None:
+    """The CLI is a plain VICI client: ``petrel load`` configures strongSwan's charon as
+    ``swanctl --load-all`` would, and ``up``/``status``/``list-*``/``down`` work against it
+    (charon initiating to a Petrel peer)."""
+    l_conf, r_conf = strongswan_pair_confs(lab)
+    right = PetrelPeer(lab, lab.right.ns, "right", r_conf).start()
+    swan = StrongSwan(lab, lab.left.ns, "left", l_conf).start()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "petrel.cli", "--socket", str(swan.vici), *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+    loaded = cli("load", str(swan.conf))
+    assert loaded.returncode == 0, (loaded, swan.log_text()[-2000:])
+    (conn,) = [json.loads(line) for line in cli("list-conns", "--json").stdout.splitlines()]
+    assert conn["c"]["children"]["net"]["local-ts"] == [f"{lab.left.inner4}/32"]
+    up = cli("up", "net")
+    assert up.returncode == 0, (up, logs(right, swan))
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["version"]["daemon"] == "charon"
+    (sa,) = [sa for event in status["sas"] for sa in event.values()]
+    assert sa["state"] == "ESTABLISHED" and len(petrel_sas(right)) == 1
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+    assert cli("down", "c").returncode == 0
+    assert wait_for(lambda: not petrel_sas(right), 10)
+    # Reloading the same file changes nothing and unloads nothing.
+    again = cli("load", str(swan.conf))
+    assert again.returncode == 0 and "unloaded" not in again.stdout, again
