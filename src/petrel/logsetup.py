@@ -169,6 +169,15 @@ def set_sa_resolver(ike_name: IkeNameResolver, child_owner: ChildOwnerResolver) 
     _sa_names.child_owner = child_owner
 
 
+def record_context(record: logging.LogRecord) -> tuple[str, int, tuple[str | None, int] | None]:
+    """(charon group, charon level, (connection, IKE SA id) or None) of a record: what a VICI
+    ``log`` event carries as ``group``, ``level``, ``ikesa-name`` and ``ikesa-uniqueid``."""
+    sa = getattr(record, "petrel_sa", None)
+    if sa is None:
+        sa = _sa_names.lookup(record.getMessage())
+    return group_of(record), charon_level(record.levelno), sa
+
+
 # ------------------------------------------------------------------------------ formatting
 
 

@@ -45,8 +45,13 @@ class DaemonHooks:
             from ..metrics.http import MetricsServer, parse_listen
 
             host, port = parse_listen(self.metrics_listen)
-            self.metrics = MetricsServer(registry_for(daemon, self.counts))
-            await self.metrics.start(host, port)
+            metrics = MetricsServer(registry_for(daemon, self.counts))
+            try:
+                await metrics.start(host, port)
+            except OSError as exc:  # optional: IPsec goes on without it, loudly
+                log.error("metrics endpoint %s not started: %s", self.metrics_listen, exc)
+            else:
+                self.metrics = metrics
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         conns = len(daemon.config.connections)

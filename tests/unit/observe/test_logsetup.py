@@ -103,3 +103,11 @@ def test_json_lines() -> None:
         3,
     )
     assert second["time"].endswith("Z")
+
+
+def test_record_context_for_vici_log_events() -> None:
+    logsetup.set_sa_resolver(lambda ike_id: "gw" if ike_id == 8 else None, lambda _c: None)
+    record = logging.LogRecord("petrel.esp", logging.WARNING, "x.py", 1, "IKE SA %d: x", (8,), None)
+    assert logsetup.record_context(record) == ("esp", 0, ("gw", 8))
+    record = logging.LogRecord("petrel.control.server", logging.DEBUG, "x.py", 1, "plain", (), None)
+    assert logsetup.record_context(record) == ("cfg", 2, None)
