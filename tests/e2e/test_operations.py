@@ -73,7 +73,8 @@ def burst(ns: str, host: str) -> None:
 
 def test_cli_load_up_status_loglevel_down_and_metrics(lab: Lab) -> None:
     l_conf, r_conf = strongswan_pair_confs(lab)
-    right = PetrelPeer(lab, lab.right.ns, "right", r_conf).start()
+    right = PetrelPeer(lab, lab.right.ns, "right", r_conf, daemon_args=["--log-format", "json"])
+    right.start()
     left = PetrelPeer(lab, lab.left.ns, "left", None, log="1", daemon_args=["--metrics", METRICS])
     left.start()
     left.conf.write_text(l_conf)
@@ -156,6 +157,10 @@ def test_cli_load_up_status_loglevel_down_and_metrics(lab: Lab) -> None:
     assert any(e["event"] == "ike-updown" and "c" in e for e in events), events
     assert wait_for(lambda: not petrel_sas(right), 5)
     assert left.cli("down", "nothing").returncode == 1
+    # The responder logged JSON lines, those about the IKE SA naming it.
+    lines = [json.loads(line) for line in right.log_text().splitlines()]
+    assert {"time", "group", "level", "message"} <= set(lines[0])
+    assert any(line.get("conn") == "c" and line["group"] == "chd" for line in lines), lines
 
 
 def spawn(lab: Lab, peer: PetrelPeer, notify: Path) -> subprocess.Popen[bytes]:

@@ -1,8 +1,8 @@
-"""``petrel …``: the daemon, a VICI client for controlling it, the capture decoder and the demo.
+"""petrel: the daemon, a VICI client for controlling it, the capture decoder and the demo.
 
-Exit status, for scripts: 0 done; 1 the command failed (the daemon answered ``success = no``,
-a configuration file is invalid); 2 the command line is wrong (and ``petrel daemon`` with a
-bad configuration); 3 no daemon answers on the control socket; 130 interrupted.
+Exit status, for scripts: 0 done; 1 the command failed (the daemon answered success = no,
+a configuration file is invalid); 2 the command line is wrong (and petrel daemon with a bad
+configuration); 3 no daemon answers on the control socket; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -108,8 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(check, "the summary or the error with file and line")
     check.set_defaults(func=_dispatch("_cmd_config_check"))
 
-    for verb, text in (("up", "bring up"), ("down", "take down")):
-        p = sub.add_parser(verb, help=f"{text} a connection (all its children) or one child")
+    for verb, text in (
+        ("up", "bring up a connection (each of its children) or one child"),
+        ("down", "delete a connection's IKE SAs (or those carrying a child) with the peer"),
+    ):
+        p = sub.add_parser(verb, help=text)
         p.add_argument("name", help="connection or child name")
         p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
         p.set_defaults(func=_dispatch(f"_cmd_{verb}"))
