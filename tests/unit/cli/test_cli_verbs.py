@@ -111,3 +111,37 @@ def test_unreachable_daemon_is_exit_3(tmp_path: Path, command: list[str]) -> Non
 def test_usage_is_exit_2() -> None:
     assert run("up").returncode == 2
     assert run("loglevel").returncode == 2
+
+
+def test_load_messages_carry_credentials(tmp_path: Path) -> None:
+    """Certificates (x509/ NONE, x509ca/ CA), the private key (DER) and the files that
+    ``certs``/``cacerts`` name, inlined in the connection, as swanctl sends them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crypto"))
+    from crypto_pki_helpers import leaf, root
+
+    from petrel.crypto.pki_ops import pem
+
+    ca = root()
+    me = leaf(ca, dn="C=CH, O=Petrel, CN=left")
+    for folder, name, data in (
+        ("x509ca", "ca.pem", pem(ca.cert)),
+        ("x509", "left.pem", pem(me.cert)),
+        ("private", "left.key", me.key.pem()),
+    ):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(data)
+        (tmp_path / folder / name).chmod(0o600)
+    conf = tmp_path / "swanctl.conf"
+    conf.write_text(
+        CONF.replace("auth = psk\n      id = left", "auth = pubkey\n      certs = left.pem")
+        .replace("auth = psk\n      id = right", "auth = pubkey\n      cacerts = ca.pem")
+        .split("secrets {")[0]
+    )
+    _config, messages = load.build_messages(conf)
+    c = messages["load-conn"][0]["c"]
+    assert c["local"]["certs"] == [pem(me.cert)] and c["remote"]["cacerts"] == [pem(ca.cert)]
+    assert {(m["type"], m["flag"], m["data"]) for m in messages["load-cert"]} == {
+        ("X509", "NONE", me.cert.der),
+        ("X509", "CA", ca.cert.der),
+    }
+    assert messages["load-key"] == [{"type": "any", "data": me.key.der()}]
