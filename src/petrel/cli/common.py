@@ -70,7 +70,8 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
         count += 1
-    console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    # Piped: never fold a cell (grep and scripts see whole values; --json is for parsing).
+    console = Console(width=None if sys.stdout.isatty() else 1000, highlight=False)
     if count:
         console.print(table)
     else:
