@@ -4,7 +4,8 @@
   ``up``, ``status``/``list-*`` (tables and ``--json``), ``loglevel`` at run time (the next
   exchange is logged at level 2, naming its IKE SA), ``log`` following events, ``down``;
 - the Prometheus endpoint: a scrape during traffic shows the Child SA's byte counters
-  growing; a burst of bad ESP and IKE datagrams shows in the drop counters by reason;
+  growing; a burst of bad ESP and IKE datagrams shows in the drop counters by reason; a wrong
+  PSK in the failures by notify, an unanswered peer in the retransmissions;
 - the same CLI drives strongSwan's charon (``petrel load`` as ``swanctl --load-all``);
 - the service: sd_notify readiness, SIGHUP reloading the file (the unchanged connection keeps
   its SPIs, a new one appears, a broken file changes nothing), SIGTERM deleting the IKE SA
@@ -263,3 +264,29 @@ def test_cli_drives_charon_too(lab: Lab) -> None:
     # Reloading the same file changes nothing and unloads nothing.
     again = cli("load", str(swan.conf))
     assert again.returncode == 0 and "unloaded" not in again.stdout, again
+
+
+def test_metrics_count_failures_and_retransmissions(lab: Lab) -> None:
+    """A wrong PSK shows as a failure by notify; an unanswered IKE_SA_INIT as retransmissions
+    and an IKE SA given up; `petrel up` exits 1 for both."""
+    l_conf, _ = strongswan_pair_confs(lab)
+    _, r_conf = strongswan_pair_confs(lab, secret="0sd3JvbmdXUk9OR3dyb25nV1JPTkc=")
+    right = PetrelPeer(lab, lab.right.ns, "right", r_conf).start()
+    fast = ["--retransmit-timeout", "0.5", "--retransmit-base", "1.2", "--retransmit-tries", "2"]
+    left = PetrelPeer(lab, lab.left.ns, "left", l_conf, daemon_args=["--metrics", METRICS, *fast])
+    left.start()
+
+    assert left.cli("up", "c", "--timeout", "10").returncode == 1
+    samples = scrape(lab.left.ns)
+    failed = total(samples, "petrel_ike_failures_total", notify="AUTHENTICATION_FAILED")
+    assert failed >= 1, {k: v for k, v in samples.items() if "failures" in k[0]}
+    assert total(samples, "petrel_ike_sas_established_total") == 0
+
+    right.stop()
+    assert left.cli("up", "c", "--timeout", "15").returncode == 1
+    samples = scrape(lab.left.ns)
+    retransmitted = total(
+        samples, "petrel_ike_retransmissions_total", exchange="IKE_SA_INIT", kind="request"
+    )
+    assert retransmitted >= 2, logs(left)
+    assert total(samples, "petrel_ike_sa_down_total") >= 1
