@@ -72,11 +72,21 @@ class MetricsServer:
             return _response(405, b"text/plain", b"method not allowed\n")
         if path not in (b"/metrics", b"/"):
             return _response(404, b"text/plain", b"not found\n")
-        body = generate_latest(self.registry)
+        try:
+            body = generate_latest(self.registry)
+        except Exception as exc:  # a collector bug must not reach the event loop
+            log.warning("metrics scrape failed: %s: %s", type(exc).__name__, exc)
+            return _response(500, b"text/plain", b"scrape failed\n")
         return _response(200, CONTENT_TYPE_LATEST.encode(), b"" if method == b"HEAD" else body)
 
 
-_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed"}
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    500: b"Internal Server Error",
+}
 
 
 def _response(status: int, content_type: bytes, body: bytes) -> bytes:

@@ -100,3 +100,17 @@ def test_http_endpoint_answers_and_bounds_requests() -> None:
     assert ok.startswith(b"HTTP/1.0 200 OK") and b"petrel_test_total 3.0" in ok
     assert missing.startswith(b"HTTP/1.0 404") and post.startswith(b"HTTP/1.0 405")
     assert garbage.startswith(b"HTTP/1.0 400") and huge == b""
+
+
+def test_a_failing_collector_is_a_500_not_a_crash() -> None:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
+
+    class Broken(Collector):
+        def collect(self):  # type: ignore[no-untyped-def]
+            raise RuntimeError("bug")
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Broken())
+    answer = MetricsServer(registry)._answer(b"GET /metrics HTTP/1.0")
+    assert answer.startswith(b"HTTP/1.0 500 Internal Server Error")
