@@ -145,3 +145,23 @@ def test_load_messages_carry_credentials(tmp_path: Path) -> None:
         ("X509", "CA", ca.cert.der),
     }
     assert messages["load-key"] == [{"type": "any", "data": me.key.der()}]
+
+
+def test_list_certs_summaries() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crypto"))
+    from crypto_pki_helpers import root
+
+    from petrel.cli.listings import _cert_summary
+
+    ca = root()
+    summary = _cert_summary(
+        {"type": "X509", "flag": "CA", "has_privkey": "yes", "data": ca.cert.der}
+    )
+    assert summary["subject"] == summary["issuer"] == ca.cert.subject_str
+    assert summary["flag"] == "CA" and summary["has_privkey"] == "yes"
+    assert summary["key"].startswith("ECDSA 256 bits")
+    raw = _cert_summary({"type": "PUBKEY", "data": ca.key.public.spki, "subject": "moon"})
+    assert raw["key"].startswith("ECDSA") and raw["subject"] == "moon"
+    broken = _cert_summary({"type": "X509", "data": b"\x30\x03junk"})
+    assert broken["error"].startswith("cannot parse")
+    json.dumps([summary, raw, broken])  # --json prints them as they are
