@@ -2,7 +2,9 @@
 
 Serving on the loop (not in a thread) means a scrape reads the daemon's state between two
 events, never while it changes.  Requests are bounded (8 KiB of headers, 5 s, 16 at a time);
-anything but ``GET /metrics`` (or ``/``) is answered 404/405, a bad request is closed.
+anything but ``GET /metrics`` (or ``/``) is answered 404/405; a request that is too slow, too
+large, truncated or one too many is closed, counted by reason
+(``petrel_metrics_requests_rejected_total``) and logged at most once per reason per 5 s.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from ..ratelimit import DropLog
 
 log = logging.getLogger("petrel.daemon")
 
@@ -37,6 +43,11 @@ class MetricsServer:
         self.registry = registry
         self.server: asyncio.Server | None = None
         self._clients = 0
+        self.rejected = DropLog(log)
+        registry.register(_Rejected(self.rejected))
+
+    def _reject(self, reason: str) -> None:
+        self.rejected.drop(f"metrics request {reason}", asyncio.get_running_loop().time())
 
     async def start(self, host: str, port: int) -> None:
         self.server = await asyncio.start_server(self._serve, host, port, limit=MAX_REQUEST)
@@ -50,6 +61,7 @@ class MetricsServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._clients >= MAX_CLIENTS:
+            self._reject("over the client limit")
             writer.close()
             return
         self._clients += 1
@@ -57,8 +69,14 @@ class MetricsServer:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
             writer.write(self._answer(head.split(b"\r\n", 1)[0]))
             await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-            pass  # a slow, truncated or oversized request: closed, nothing else
+        except TimeoutError:
+            self._reject("timed out")
+        except asyncio.IncompleteReadError:
+            self._reject("truncated")
+        except asyncio.LimitOverrunError:
+            self._reject("too large")
+        except OSError:
+            self._reject("connection error")
         finally:
             self._clients -= 1
             writer.close()
@@ -95,3 +113,20 @@ def _response(status: int, content_type: bytes, body: bytes) -> bytes:
         % (status, _REASONS[status], content_type, len(body))
     )
     return head + body
+
+
+class _Rejected(Collector):
+    """``petrel_metrics_requests_rejected_total{reason}``."""
+
+    def __init__(self, drops: DropLog) -> None:
+        self.drops = drops
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "petrel_metrics_requests_rejected",
+            "Requests to this endpoint closed unanswered, by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.drops.counts.items()):
+            family.add_metric([reason.removeprefix("metrics request ")], count)
+        yield family

@@ -93,13 +93,17 @@ def test_http_endpoint_answers_and_bounds_requests() -> None:
             await writer.drain()
             answers.append(await reader.read())
             writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /metrics HTTP/1.0\r\n\r\n")
+        answers.append(await reader.read())
         await server.close()
         return answers
 
-    ok, missing, post, garbage, huge = asyncio.run(scenario())
+    ok, missing, post, garbage, huge, after = asyncio.run(scenario())
     assert ok.startswith(b"HTTP/1.0 200 OK") and b"petrel_test_total 3.0" in ok
     assert missing.startswith(b"HTTP/1.0 404") and post.startswith(b"HTTP/1.0 405")
     assert garbage.startswith(b"HTTP/1.0 400") and huge == b""
+    assert b'petrel_metrics_requests_rejected_total{reason="too large"} 1.0' in after
 
 
 def test_a_failing_collector_is_a_500_not_a_crash() -> None:
