@@ -29,7 +29,7 @@ from .listings import format_ike_sa
 __all__ = ["build_parser", "describe_error", "format_ike_sa", "main"]
 
 PLAIN_SOCKET = "/run/petrel.vici"
-SERVICE_SOCKET = "/run/petrel/petrel.vici"  # dist/systemd/petrel.service's RuntimeDirectory
+SERVICE_SOCKET = "/run/petrel/petrel.vici"  # packaging/systemd/petrel.service's RuntimeDirectory
 
 
 def _default_socket() -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from petrel.service.notify import sd_notify
 
-UNIT = Path(__file__).resolve().parents[3] / "dist" / "systemd" / "petrel.service"
+UNIT = Path(__file__).resolve().parents[3] / "packaging" / "systemd" / "petrel.service"
 
 
 def _settings() -> dict[str, list[str]]:
