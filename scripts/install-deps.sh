@@ -29,6 +29,7 @@ APT_PACKAGES=(
   libstrongswan-extra-plugins     # curve25519
   strongswan-pki                  # pki: certificates for the certificate tests
   time                            # /usr/bin/time -v: fuzz/campaign.py's peak memory per target
+  systemd                         # systemd-analyze verify: the shipped unit (packaging/systemd)
 )
 
 # One run at a time (tests and the demo may start this script concurrently).

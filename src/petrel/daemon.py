@@ -28,6 +28,7 @@ from .policy.connection import ChildConfig, Connection, SharedSecret, SwanctlCon
 from .policy.selectors import Selector, resolve_dynamic
 from .ratelimit import DropLog
 from .savekeys import KeySaver
+from .service.hooks import DaemonHooks
 
 log = logging.getLogger("petrel.daemon")
 net_log = logging.getLogger("petrel.net")
@@ -51,6 +52,8 @@ class DaemonOptions:
     routing_table_prio: int = ROUTING_TABLE_PRIO  # strongSwan's charon.routing_table_prio
     fwmark: int = FWMARK  # marks Petrel's own IKE/ESP packets: they bypass that table
     engine: EngineSettings = field(default_factory=EngineSettings)
+    config_path: str | None = None  # re-read on SIGHUP
+    metrics: str | None = None  # ADDR:PORT of the Prometheus endpoint
 
 
 class Daemon:
@@ -84,6 +87,7 @@ class Daemon:
         # serialises every netlink call.
         self._netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
         self.started_at = 0.0
+        self.hooks = DaemonHooks(self, self.options.config_path, self.options.metrics)
 
     # ---------------------------------------------------------------- life cycle
 
@@ -97,6 +101,7 @@ class Daemon:
         await self._open_tun()
         self._attach_sockets()
         await self._start_control()
+        await self.hooks.started()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stopping.set)
         keepalives = asyncio.ensure_future(self._keepalive_loop())
@@ -116,6 +121,7 @@ class Daemon:
     async def _shutdown(self) -> None:
         """Delete every IKE SA with its peer (bounded wait), then release everything."""
         log.info("shutting down: deleting %d IKE SA(s)", len(self.engine.ike_sas()))
+        self.hooks.stopping()
         self.engine.terminate_all(self.now())
         self.flush()
         deadline = self.now() + SHUTDOWN_GRACE
@@ -123,6 +129,7 @@ class Daemon:
             await asyncio.sleep(0.05)
         if self.control is not None:
             await self.control.close()  # type: ignore[attr-defined]
+        await self.hooks.stopped()
         assert self.loop is not None
         for endpoint in [*self.udp.values(), *self.raw.values()]:
             with contextlib.suppress(Exception):
@@ -253,9 +260,11 @@ class Daemon:
                 if kind is not UdpKind.IKE:
                     continue  # a NAT keepalive, or counted above
                 _trace_packet("received", remote, local_addr, len(data))
+                self.hooks.counts.datagram(payload, outgoing=False)
                 self.engine.receive(bytes(payload), local_addr, remote, now)
             else:
                 _trace_packet("received", remote, local_addr, len(data))
+                self.hooks.counts.datagram(data, outgoing=False)
                 self.engine.receive(data, local_addr, remote, now)
         self.flush()
 
@@ -300,6 +309,7 @@ class Daemon:
             net_log.warning("no socket for %s:%d, datagram dropped", local_host, port)
             return
         _trace_packet("sending", datagram.local, datagram.remote, len(datagram.data))
+        self.hooks.counts.datagram(datagram.data, outgoing=True)
         if not endpoint.sendto(datagram.data, datagram.remote, local_host):
             self.send_failures.drop(
                 "IKE datagram not sent (counts as lost; retransmission follows)",
@@ -308,6 +318,7 @@ class Daemon:
             )
 
     def _on_event(self, event: ev.Event) -> None:
+        self.hooks.counts.event(event)
         if self.key_saver is not None:
             self._save_keys(event)
         dataplane = self.dataplane

@@ -41,6 +41,7 @@ from ..crypto.keys import PrivateKey, PublicKey
 from ..crypto.prf import prf_spec
 from ..crypto.x509 import Certificate, Crl
 from ..ike import events as ev
+from ..logsetup import reload_log_levels
 from ..policy.connection import AuthConfig, Connection, SharedSecret
 from ..wire.registry import EncrId, IntegId, KeId, PrfId
 from .server import Emitter
@@ -594,5 +595,6 @@ class RuntimeCommands:
         return _reply(f"policy '{child}' not found")
 
     async def reload_settings(self, message: Message, emitter: Emitter) -> Message:
-        """Petrel's settings are its command line: nothing to re-read."""
-        return _reply()
+        """Petrel's settings are its command line: nothing to re-read, but log levels
+        (Petrel's ``log`` key, ``petrel loglevel``) apply at once."""
+        return _reply(reload_log_levels(message))

@@ -59,6 +59,7 @@ LAB_PROGRAMS: dict[str, str] = {
     "pki": "strongswan-pki",  # certificates for the tests
     "dpkg-query": "dpkg",  # tests/unit/test_prerequisites.py itself
     "/usr/bin/time": "time",  # fuzz/campaign.py: each target's peak memory (time -v)
+    "systemd-analyze": "systemd",  # verify of the shipped unit (packaging/systemd)
 }
 
 

@@ -78,7 +78,7 @@ class PetrelPeer:
         return result.returncode == 0
 
     def list_sas(self) -> str:
-        return self.cli("list-sas").stdout
+        return self.cli("list-sas", "--long").stdout  # swanctl --list-sas style text
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -1,0 +1,5 @@
+"""``python -m petrel.cli``."""
+
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""The Prometheus collector: the daemon's state read at each scrape, on the event loop.
+
+Families (label values are connection and child names, unique ids, exchange and notify names
+and drop reasons — never keys, SPIs or identities):
+
+- ``petrel_ike_sas{state}``, ``petrel_child_sas{state}``: SAs now, by state;
+- ``petrel_ike_messages_total{exchange,direction,kind}``,
+  ``petrel_ike_retransmissions_total{exchange,kind}``;
+- ``petrel_ike_failures_total{notify,direction}`` (error notifies sent or received),
+  ``petrel_ike_sa_down_total{reason}``;
+- ``petrel_ike_sas_established_total``, ``petrel_child_sas_established_total``,
+  ``petrel_ike_rekeys_total``, ``petrel_child_rekeys_total``;
+- ``petrel_child_sa_bytes_total`` / ``petrel_child_sa_packets_total``
+  ``{conn,child,ike_sa,child_sa,direction}`` (RFC 4303 traffic of each installed Child SA);
+- ``petrel_esp_drops_total{reason}``, ``petrel_ike_drops_total{reason}``,
+  ``petrel_ike_send_failures_total{reason}``; ``petrel_uptime_seconds``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from ..ike.sa import IkeState
+from .counting import IkeCounts
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+_IKE_STATES = sorted({s.label for s in IkeState if s is not IkeState.DEAD})
+
+
+class DaemonCollector(Collector):
+    """Reads one daemon; call :meth:`collect` on the daemon's event loop only."""
+
+    def __init__(self, daemon: Daemon, counts: IkeCounts) -> None:
+        self.daemon = daemon
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._sas()
+        yield from self._counted()
+        yield from self._drops()
+        uptime = GaugeMetricFamily("petrel_uptime_seconds", "Seconds since the daemon started")
+        uptime.add_metric([], max(0.0, self.daemon.now() - self.daemon.started_at))
+        yield uptime
+
+    def _sas(self) -> Iterator[Metric]:
+        daemon = self.daemon
+        dataplane = daemon.dataplane
+        ike_states: Counter[str] = Counter({s: 0 for s in _IKE_STATES})
+        child_states: Counter[str] = Counter()
+        labels = ["conn", "child", "ike_sa", "child_sa", "direction"]
+        octets = CounterMetricFamily(
+            "petrel_child_sa_bytes", "ESP payload octets of each Child SA", labels=labels
+        )
+        packets = CounterMetricFamily(
+            "petrel_child_sa_packets", "ESP packets of each Child SA", labels=labels
+        )
+        for sa in daemon.engine.ike_sas():
+            ike_states[sa.state.label] += 1
+            for child in sa.children.values():
+                installed = dataplane.children.get(child.child_id) if dataplane else None
+                child_states[str(child.state) if installed else "INSTALLING"] += 1
+                if installed is None:
+                    continue
+                ids = [sa.name, child.config.name, str(sa.ike_id), str(child.child_id)]
+                for direction, sa_dir in (("in", installed.inbound), ("out", installed.outbound)):
+                    octets.add_metric([*ids, direction], sa_dir.counters.octets)
+                    packets.add_metric([*ids, direction], sa_dir.counters.packets)
+        yield _gauge("petrel_ike_sas", "IKE SAs by state", "state", ike_states)
+        yield _gauge("petrel_child_sas", "Child SAs by state", "state", child_states)
+        yield octets
+        yield packets
+
+    def _counted(self) -> Iterator[Metric]:
+        counts = self.counts
+        messages = CounterMetricFamily(
+            "petrel_ike_messages",
+            "IKE messages by exchange, direction and kind (fragments count each)",
+            labels=["exchange", "direction", "kind"],
+        )
+        for key, value in sorted(counts.messages.items()):
+            messages.add_metric(list(key), value)
+        yield messages
+        retransmits = CounterMetricFamily(
+            "petrel_ike_retransmissions",
+            "IKE datagrams sent again (retransmitted requests, cached responses)",
+            labels=["exchange", "kind"],
+        )
+        for key, value in sorted(counts.retransmits.items()):
+            retransmits.add_metric(list(key), value)
+        yield retransmits
+        failures = CounterMetricFamily(
+            "petrel_ike_failures",
+            "Failed exchanges by the error notify sent or received",
+            labels=["notify", "direction"],
+        )
+        for key, value in sorted(counts.failures.items()):
+            failures.add_metric(list(key), value)
+        yield failures
+        yield _counter("petrel_ike_sa_down", "IKE SAs gone, by reason", "reason", counts.ike_down)
+        for name, key, text in (
+            ("petrel_ike_sas_established", "ike_established", "IKE SAs established"),
+            ("petrel_child_sas_established", "child_established", "Child SAs established"),
+            ("petrel_ike_rekeys", "ike_rekeyed", "IKE SA rekeyings completed"),
+            ("petrel_child_rekeys", "child_rekeyed", "Child SA rekeyings completed"),
+        ):
+            family = CounterMetricFamily(name, text)
+            family.add_metric([], counts.events[key])
+            yield family
+
+    def _drops(self) -> Iterator[Metric]:
+        daemon = self.daemon
+        esp = daemon.dataplane.drop_counts() if daemon.dataplane is not None else Counter()
+        yield _counter("petrel_esp_drops", "ESP and data-plane packets dropped", "reason", esp)
+        yield _counter(
+            "petrel_ike_drops", "IKE datagrams dropped", "reason", daemon.engine.drops.counts
+        )
+        yield _counter(
+            "petrel_ike_send_failures",
+            "IKE datagrams the kernel refused to send",
+            "reason",
+            daemon.send_failures.counts,
+        )
+
+
+def _gauge(name: str, text: str, label: str, values: Counter[str]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, text, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
+
+
+def _counter(name: str, text: str, label: str, values: Counter[str]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, text, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
+
+
+def registry_for(daemon: Daemon, counts: IkeCounts) -> CollectorRegistry:
+    """A registry holding only this daemon's collector (no process-global state)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DaemonCollector(daemon, counts))
+    return registry
