@@ -456,7 +456,7 @@ class IkeEngine:
             return
         except DecodeError as exc:
             ctx.drops.drop("malformed protected payloads", now, exc.detail)
-            ctx.respond(sa, header, [Notify(exc.notify)])
+            ctx.respond(sa, header, [error_notify(exc)])
             sa.expected_peer_id += 1
             return
         sa.expected_peer_id += 1
@@ -583,11 +583,8 @@ class IkeEngine:
         )
         if exchange != ExchangeType.IKE_SA_INIT or flags & FLAG_RESPONSE or spi_r != ZERO_SPI:
             return
-        notify_data = b""
-        if exc.notify == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and exc.payload_type is not None:
-            notify_data = bytes([exc.payload_type & 0xFF])
         header = IkeHeader(spi_i, ZERO_SPI, 0, exchange, message_id, FLAG_RESPONSE)
-        ctx.send_to(ctx.plain(None, header, [Notify(exc.notify, notify_data)]), local, remote)
+        ctx.send_to(ctx.plain(None, header, [error_notify(exc)]), local, remote)
 
     def _unknown_spi(
         self, message: Message, local: ev.Address, remote: ev.Address, now: float
@@ -613,6 +610,15 @@ class IkeEngine:
             FLAG_RESPONSE | (0 if header.is_initiator else FLAG_INITIATOR),
         )
         ctx.send_to(ctx.plain(None, reply, [Notify(NotifyType.INVALID_IKE_SPI)]), local, remote)
+
+
+def error_notify(exc: DecodeError) -> Notify:
+    """The notify answering a malformed request; UNSUPPORTED_CRITICAL_PAYLOAD carries the
+    one-octet payload type it names (§3.10.1)."""
+    data = b""
+    if exc.notify == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and exc.payload_type is not None:
+        data = bytes([exc.payload_type & 0xFF])
+    return Notify(exc.notify, data)
 
 
 def _only_invalid_ike_spi(message: Message) -> bool:
