@@ -164,8 +164,8 @@ class IkeEngine:
                 pending.message_id,
             )
             ctx.send(sa, pending.data)
+            pending.tries += 1  # §2.1: each wait longer than the last
             pending.next_send = now + ctx.backoff(pending.tries)
-            pending.tries += 1
 
     def _sa_timer(self, sa: IkeSa, key: TimerKey, now: float) -> None:
         """One of an SA's timers fired."""
