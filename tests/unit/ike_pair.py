@@ -233,3 +233,24 @@ def seal_raw(
     )
     aad = encode_header(header) + struct.pack(">BBH", first, 0, 4 + body_len)
     return aad + cipher.seal(aad, inner)
+
+
+def rewrite(
+    sender: IkeSa,
+    receiver: IkeSa,
+    data: bytes,
+    edit: Callable[[list[Payload]], list[Payload]],
+) -> bytes:
+    """``data`` (sent by ``sender``) opened with ``receiver``'s keys, its payloads edited, and
+    sealed again with the sender's keys under the same header: the peer's own message, changed."""
+    message, payloads = opened(receiver, data)
+    h = message.header
+    return seal(
+        sender,
+        h.exchange,
+        h.message_id,
+        edit(list(payloads)),
+        flags=h.flags,
+        major=h.major,
+        minor=h.minor,
+    )
