@@ -85,24 +85,10 @@ def engines(
     """Left (192.0.2.1, 198.51.100.1) and right (192.0.2.2, 203.0.113.1), mirrored."""
     left_kw = {"my_id": "left", "peer_id": "right", **(left_kw or {})}
     right_kw = {"my_id": "right", "peer_id": "left", **(right_kw or {})}
-    left_cfg = parse_swanctl(
-        conf(
-            "192.0.2.1",
-            "192.0.2.2",
-            local_ts="198.51.100.1/32",
-            remote_ts="203.0.113.1/32",
-            **left_kw,
-        )
-    )
-    right_cfg = parse_swanctl(
-        conf(
-            "192.0.2.2",
-            "192.0.2.1",
-            local_ts="203.0.113.1/32",
-            remote_ts="198.51.100.1/32",
-            **right_kw,
-        )
-    )
+    left_kw = {"local_ts": "198.51.100.1/32", "remote_ts": "203.0.113.1/32", **left_kw}
+    right_kw = {"local_ts": "203.0.113.1/32", "remote_ts": "198.51.100.1/32", **right_kw}
+    left_cfg = parse_swanctl(conf("192.0.2.1", "192.0.2.2", **left_kw))
+    right_cfg = parse_swanctl(conf("192.0.2.2", "192.0.2.1", **right_kw))
     return (
         IkeEngine(left_cfg.connections, left_cfg.secrets, settings),
         IkeEngine(right_cfg.connections, right_cfg.secrets, settings),
