@@ -167,8 +167,9 @@ def test_rfc7296_2_6_responder_spi_fresh_and_nonzero() -> None:
     assert len(spis) == 5
 
 
-def test_rfc7296_1_5_child_rekey_for_unknown_spi_child_sa_not_found() -> None:
-    """REKEY_SA naming an SPI we do not have: CHILD_SA_NOT_FOUND (RFC 7296 §3.10.1)."""
+def test_rfc7296_2_25_child_rekey_for_unknown_spi_child_sa_not_found() -> None:
+    """REKEY_SA naming an SPI the peer no longer has: CHILD_SA_NOT_FOUND (§2.25), and the
+    Child SA is gone on our side too."""
     left, right, _, _ = established()
     sa, child = left.child_sas()[0]
     right_child = right.child_sas()[0][1]
