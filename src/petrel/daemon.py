@@ -337,6 +337,8 @@ class Daemon:
         """A negotiated Child SA the data plane could not take: delete it with the peer
         rather than report it installed while its traffic is unprotected."""
         log.error("CHILD_SA %s{%d} not installed (%s): deleting it", up.name, up.child_id, why)
+        up.inbound.wipe()  # its keys are held nowhere else (crypto.secrets)
+        up.outbound.wipe()
         self.engine.delete_child(up.ike_id, up.child_id, self.now())
 
     def _save_keys(self, event: ev.Event) -> None:
