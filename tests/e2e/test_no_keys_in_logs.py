@@ -7,6 +7,8 @@ come from the daemons' own `--save-keys` tables."""
 from __future__ import annotations
 
 import base64
+import re
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +57,10 @@ def test_no_key_material_in_verbose_logs(lab: Lab, esp: str) -> None:
         assert wait_for(lambda b=before: petrel_sas(left) != b and len(petrel_sas(left)) == 1, 15)
     assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
     listings = {peer.name: listings_of(peer) for peer in (left, right)}
+    for peer in (left, right):  # and a crash would leave no core file holding the keys
+        assert peer.proc is not None
+        limits = Path(f"/proc/{peer.proc.pid}/limits").read_text()
+        assert re.search(r"Max core file size\s+0\s+0\s", limits), limits
     assert left.cli("terminate", "--ike", "c").returncode == 0
     psk = base64.b64decode(DEFAULT_PSK[2:])
     secrets = saved_secrets(left) + saved_secrets(right)
