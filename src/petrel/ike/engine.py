@@ -550,6 +550,14 @@ class IkeEngine:
                 return
             ctx.drops.drop("response without an SK payload", now)
             return
+        if message.header.exchange != pending.task.exchange:  # §3.1: same exchange type
+            ctx.drops.drop(
+                "response of another exchange type",
+                now,
+                f"{name_of(message.header.exchange, ExchangeType)} answering "
+                f"{name_of(pending.task.exchange, ExchangeType)} {pending.message_id}",
+            )
+            return
         assert sa.sk_in is not None
         try:
             payloads = ctx.unprotect(sa, data, message, pending.message_id, True, now)

@@ -23,6 +23,7 @@ from ike_pair import (
 )
 
 from petrel.ike import events as ev
+from petrel.wire.codec import decode_message
 from petrel.wire.payloads import AUTH, IDi, Notify
 from petrel.wire.registry import ExchangeType, NotifyType
 
@@ -167,3 +168,35 @@ def test_rfc7296_3_10_1_unrecognised_error_notify_in_a_response_fails_the_reques
     assert [f.notify for f in failed] == [8191]
     assert len(left.child_sas()) == 1  # "MUST assume the corresponding request has failed"
     assert the_sa(left).state.label == "ESTABLISHED"
+
+
+def test_rfc7296_2_3_response_of_another_exchange_type_dropped() -> None:
+    """A response must be of its request's exchange type (§1, §3.1): an INFORMATIONAL
+    answer under a CREATE_CHILD_SA request's message ID is not its response."""
+    left, right, _, _ = established()
+    sa = the_sa(left)
+    assert left.create_child(sa.ike_id, "net", 1.0)
+    (request,) = sent(left)
+    mid = decode_message(request).header.message_id
+    other = seal(the_sa(right), ExchangeType.INFORMATIONAL, mid, [], response=True)
+    left.receive(other, LEFT, RIGHT, 1.0)
+    assert left.drops.counts["response of another exchange type"] == 1
+    assert of_type(left.take_events(), ev.NegotiationFailed) == []
+    assert the_sa(left).outstanding is not None  # still waiting for the real one
+    right.receive(request, RIGHT, LEFT, 1.0)
+    for d in sent(right):
+        left.receive(d, LEFT, RIGHT, 1.0)
+    assert len(left.child_sas()) == 2
+
+
+@pytest.mark.parametrize("exchange", [43, 44, 240])
+def test_rfc7296_1_unknown_exchange_type_request_dropped(exchange: int) -> None:
+    """IKE_SESSION_RESUME, IKE_INTERMEDIATE (not negotiated) and unassigned types: dropped
+    unanswered, the message ID left for the next real request."""
+    left, right, _, _ = established()
+    sa = the_sa(left)
+    right.receive(seal(sa, exchange, sa.next_request_id, []), RIGHT, LEFT, 1.0)
+    assert sent(right) == []
+    assert right.drops.counts["request not valid in this state"] == 1
+    right.receive(next_request(sa, ExchangeType.INFORMATIONAL, []), RIGHT, LEFT, 1.0)
+    assert len(sent(right)) == 1
