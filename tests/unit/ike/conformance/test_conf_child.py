@@ -254,3 +254,27 @@ def test_rfc7296_2_4_initial_contact_replaces_older_ike_sas() -> None:
     assert [e.reason for e in of_type(right.take_events(), ev.IkeSaDown)] == [
         "replaced after INITIAL_CONTACT"
     ]
+
+
+def test_rfc7296_1_3_2_ike_rekey_no_proposal_chosen_keeps_the_ike_sa() -> None:
+    left, right, _, _ = established()
+    old = the_sa(left)
+    spis = (old.spi_i, old.spi_r)
+    assert left.rekey_ike(old.ike_id, 1.0)
+    (request,) = sent(left)
+
+    def unacceptable(payloads: list) -> list:
+        (offer,) = [p for p in payloads if isinstance(p, SA)]
+        proposal = offer.proposals[0]
+        des = [t if t.type != 1 else type(t)(1, 2) for t in proposal.transforms]  # ENCR_DES
+        changed = SA((type(proposal)(1, proposal.protocol, proposal.spi, tuple(des)),))
+        return [changed if p is offer else p for p in payloads]
+
+    right.receive(rewrite(old, the_sa(right), request, unacceptable), RIGHT, LEFT, 1.0)
+    (response,) = sent(right)
+    _m, payloads = opened(old, response)
+    assert notify_types(payloads) == [NotifyType.NO_PROPOSAL_CHOSEN]
+    left.receive(response, LEFT, RIGHT, 1.0)
+    assert [(sa.spi_i, sa.spi_r) for sa in left.ike_sas()] == [spis]
+    assert [(sa.spi_i, sa.spi_r) for sa in right.ike_sas()] == [spis]
+    assert len(left.child_sas()) == 1 and the_sa(left).state.label == "ESTABLISHED"

@@ -4,6 +4,8 @@ INVALID_SYNTAX, proposal selection, identification types (RFC 7296 §1.2, §2.6,
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from ike_pair import LEFT, RIGHT, engines, notify_types, of_type, opened, pump, sent, the_sa
 
@@ -167,3 +169,36 @@ def test_rfc7296_2_7_ike_auth_child_proposal_picks_first_acceptable() -> None:
     pump(left, right)
     (up,) = of_type(left.take_events(), ev.ChildSaUp)
     assert len(up.outbound.encr_key) == 16 + 4  # AES-128-GCM key and salt
+
+
+def _answer(right, request):  # type: ignore[no-untyped-def]
+    right.receive(encode_message(request), RIGHT, LEFT, 0.0)
+    (reply,) = [decode_message(d) for d in sent(right)]
+    return reply
+
+
+def test_rfc7296_2_6_ike_sa_init_response_with_zero_responder_spi_dropped() -> None:
+    left, right, request = first_request()
+    reply = _answer(right, request)
+    forged = Message(dataclasses.replace(reply.header, spi_r=bytes(8)), reply.payloads)
+    left.receive(encode_message(forged), LEFT, RIGHT, 0.0)
+    assert left.drops.counts["invalid IKE_SA_INIT response"] == 1
+    assert the_sa(left).state.label == "CONNECTING" and the_sa(left).outstanding is not None
+
+
+def test_rfc7296_3_3_responder_choosing_an_unoffered_proposal_fails_the_sa() -> None:
+    left, right, request = first_request(
+        left_kw={"proposals": "aes128gcm16-prfsha256-x25519"},
+        right_kw={"proposals": "aes128gcm16-prfsha256-x25519"},
+    )
+    reply = _answer(right, request)
+    (proposal,) = reply.find(SA).proposals  # type: ignore[union-attr]
+    widened = [
+        dataclasses.replace(t, key_length=256) if t.type == TransformType.ENCR else t
+        for t in proposal.transforms
+    ]
+    changed = SA((dataclasses.replace(proposal, transforms=tuple(widened)),))
+    payloads = tuple(changed if isinstance(p, SA) else p for p in reply.payloads)
+    left.receive(encode_message(Message(reply.header, payloads)), LEFT, RIGHT, 0.0)
+    (failed,) = of_type(left.take_events(), ev.NegotiationFailed)
+    assert failed.notify == NotifyType.NO_PROPOSAL_CHOSEN and left.ike_sas() == []

@@ -182,3 +182,19 @@ def test_rfc7296_2_25_child_rekey_for_unknown_spi_child_sa_not_found() -> None:
     assert [e.notify for e in failed] == [NotifyType.CHILD_SA_NOT_FOUND]
     assert left.child_sas() == []  # the peer no longer has it: gone here too
     assert the_sa(left).state.label == "ESTABLISHED"
+
+
+def test_rfc7296_2_21_4_ike_auth_after_the_half_open_sa_expired_invalid_ike_spi() -> None:
+    left, right = engines()
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    for d in sent(left):
+        right.receive(d, RIGHT, LEFT, 0.0)
+    late = right.settings.half_open_timeout + 1.0
+    right.handle_timer(late)
+    assert right.ike_sas() == []
+    for d in sent(right):
+        left.receive(d, LEFT, RIGHT, late)
+    (auth,) = sent(left)
+    right.receive(auth, RIGHT, LEFT, late)
+    (answer,) = sent(right)
+    assert decode_message(answer).notifies()[0].notify_type == NotifyType.INVALID_IKE_SPI
