@@ -228,3 +228,13 @@ def test_rfc7296_3_2_malformed_chain_in_sk_answered_invalid_syntax(inner: bytes)
     assert notify_types(payloads) == [NotifyType.INVALID_SYNTAX]
     assert the_sa(right).expected_peer_id == 3  # the request was answered: its ID is used
     assert the_sa(right).state.label == "ESTABLISHED"
+
+
+def test_rfc7296_2_5_higher_minor_version_in_an_ike_sa_accepted() -> None:
+    left, right, _, _ = established()
+    right.receive(
+        next_request(the_sa(left), ExchangeType.INFORMATIONAL, [], minor=7), RIGHT, LEFT, 1.0
+    )
+    (reply,) = sent(right)
+    message, payloads = opened(the_sa(left), reply)
+    assert (message.header.major, message.header.minor) == (2, 0) and payloads == ()

@@ -200,3 +200,31 @@ def test_rfc7296_1_unknown_exchange_type_request_dropped(exchange: int) -> None:
     assert right.drops.counts["request not valid in this state"] == 1
     right.receive(next_request(sa, ExchangeType.INFORMATIONAL, []), RIGHT, LEFT, 1.0)
     assert len(sent(right)) == 1
+
+
+def test_rfc7296_2_21_2_responder_failing_authentication_told_in_an_informational() -> None:
+    """The initiator cannot answer a response: it reports AUTHENTICATION_FAILED in a
+    separate INFORMATIONAL request (§2.21.2), then forgets the SA."""
+    left, right, auth = half_open()
+    for d in auth:
+        right.receive(d, RIGHT, LEFT, 0.0)
+    (response,) = sent(right)
+    sa_l, sa_r = the_sa(left), the_sa(right)
+    forged = rewrite(
+        sa_r,
+        sa_l,
+        response,
+        lambda ps: [
+            dataclasses.replace(p, data=bytes(len(p.data))) if isinstance(p, AUTH) else p
+            for p in ps
+        ],
+    )
+    left.receive(forged, LEFT, RIGHT, 0.0)
+    (report,) = sent(left)
+    message, payloads = opened(sa_r, report)
+    assert message.header.exchange == ExchangeType.INFORMATIONAL
+    assert not message.header.is_response and message.header.message_id == 2
+    assert notify_types(payloads) == [NotifyType.AUTHENTICATION_FAILED]
+    assert left.ike_sas() == [] and left.child_sas() == []
+    right.receive(report, RIGHT, LEFT, 0.0)
+    assert right.ike_sas() == [] and right.child_sas() == []
