@@ -278,3 +278,19 @@ def test_rfc7296_1_3_2_ike_rekey_no_proposal_chosen_keeps_the_ike_sa() -> None:
     assert [(sa.spi_i, sa.spi_r) for sa in left.ike_sas()] == [spis]
     assert [(sa.spi_i, sa.spi_r) for sa in right.ike_sas()] == [spis]
     assert len(left.child_sas()) == 1 and the_sa(left).state.label == "ESTABLISHED"
+
+
+def test_rfc7296_1_5_invalid_spi_notify_answered_and_nothing_deleted() -> None:
+    """INVALID_SPI (§1.5) in an authentic INFORMATIONAL: answered; the Child SA stays (the
+    RFC prescribes no action, and a Delete is how SAs end)."""
+    left, right, _, _ = established()
+    (_sa, child) = right.child_sas()[0]
+    spi = child.spi_out.to_bytes(4, "big")
+    report = Notify(NotifyType.INVALID_SPI, spi, ProtocolId.ESP)
+    right.receive(
+        next_request(the_sa(left), ExchangeType.INFORMATIONAL, [report]), RIGHT, LEFT, 1.0
+    )
+    (reply,) = sent(right)
+    _m, payloads = opened(the_sa(left), reply)
+    assert payloads == ()
+    assert len(right.child_sas()) == 1 and right.take_events() == []
