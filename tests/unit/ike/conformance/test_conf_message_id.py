@@ -190,3 +190,14 @@ def test_rfc7296_2_3_each_side_counts_its_own_requests() -> None:
     # The I flag names the original initiator (§3.1), whoever sends the request.
     assert not decode_message(request).header.is_initiator
     assert message.header.is_initiator
+
+
+def test_rfc7296_2_1_duplicate_ike_sa_init_answered_from_cache() -> None:
+    left, right = engines()
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    (request,) = sent(left)
+    right.receive(request, RIGHT, LEFT, 0.0)
+    first = sent(right)
+    right.receive(request, RIGHT, LEFT, 1.0)
+    assert sent(right) == first  # the same response: same SPIr, nonce and KE
+    assert len(right.ike_sas()) == 1
