@@ -198,3 +198,15 @@ def test_rfc7296_2_21_4_ike_auth_after_the_half_open_sa_expired_invalid_ike_spi(
     right.receive(auth, RIGHT, LEFT, late)
     (answer,) = sent(right)
     assert decode_message(answer).notifies()[0].notify_type == NotifyType.INVALID_IKE_SPI
+
+
+def test_rfc7296_2_21_4_invalid_ike_spi_sent_whence_the_request_came() -> None:
+    left, right = forgotten()
+    sa = the_sa(left)
+    source = ("192.0.2.77", 4500)  # a NAT mapping right has never seen
+    right.receive(next_request(sa, ExchangeType.INFORMATIONAL, []), (RIGHT[0], 4500), source, 1.0)
+    (datagram,) = right.take_datagrams()
+    assert datagram.remote == source and datagram.local == (RIGHT[0], 4500)
+    assert datagram.data[:4] == bytes(4)  # the non-ESP marker of port 4500 (RFC 3948)
+    notify = decode_message(datagram.data[4:]).notifies()[0]
+    assert notify.notify_type == NotifyType.INVALID_IKE_SPI
