@@ -1,8 +1,9 @@
 """Key material in buffers we own, zeroed when its SA ends.
 
 Python gives no guarantee beyond this: immutable ``bytes`` made on the way (prf+ output
-blocks, DH shared secrets, the copies `cryptography` and OpenSSL keep inside keyed objects)
-are freed when unreferenced but not zeroed; only ``bytearray`` buffers can be wiped in place.
+blocks, DH shared secrets, the key copies inside keyed cipher objects — this package's
+wrappers, `cryptography`, OpenSSL) are freed when unreferenced but not zeroed; only
+``bytearray`` buffers can be wiped in place.
 """
 
 from __future__ import annotations
