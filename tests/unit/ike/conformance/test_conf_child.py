@@ -5,6 +5,8 @@ TEMPORARY_FAILURE — each leaving the IKE SA as it was."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from ike_pair import (
     LEFT,
     RIGHT,
@@ -20,6 +22,7 @@ from ike_pair import (
     the_sa,
 )
 
+from petrel.crypto.proposals import parse_proposals
 from petrel.ike import events as ev
 from petrel.wire.payloads import KE, SA, Delete, Nonce, Notify, TSi, TSr
 from petrel.wire.registry import ExchangeType, NotifyType, ProtocolId
@@ -294,3 +297,27 @@ def test_rfc7296_1_5_invalid_spi_notify_answered_and_nothing_deleted() -> None:
     _m, payloads = opened(the_sa(left), reply)
     assert payloads == ()
     assert len(right.child_sas()) == 1 and right.take_events() == []
+
+
+def test_rfc7296_1_3_2_invalid_ke_payload_in_an_ike_rekey_retried_with_the_group() -> None:
+    both = {"proposals": "aes256gcm16-prfsha256-ecp256-x25519"}
+    left, right, _, _ = established(left_kw=both, right_kw=both)
+    old = the_sa(left)
+    assert old.ke_group == 19
+    sa_r = the_sa(right)
+    assert sa_r.connection is not None  # right now takes only Curve25519
+    x25519 = parse_proposals("aes256gcm16-prfsha256-x25519", ProtocolId.IKE)
+    sa_r.connection = dataclasses.replace(sa_r.connection, proposals=x25519)
+    assert left.rekey_ike(old.ike_id, 1.0)
+    request, response = exchange(left, right)
+    assert [p.group for p in request if isinstance(p, KE)] == [19]
+    (notify,) = [p for p in response if isinstance(p, Notify)]
+    assert notify.notify_type == NotifyType.INVALID_KE_PAYLOAD and notify.data == b"\x00\x1f"
+    retry, answer = exchange(left, right)
+    assert [p.group for p in retry if isinstance(p, KE)] == [31]
+    assert [p.group for p in answer if isinstance(p, KE)] == [31]
+    pump(left, right, now=1.0)
+    new = the_sa(left)
+    assert (new.spi_i, new.spi_r) != (old.spi_i, old.spi_r)
+    assert (new.spi_i, new.spi_r) == (the_sa(right).spi_i, the_sa(right).spi_r)
+    assert len(left.child_sas()) == 1
