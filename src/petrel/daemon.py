@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import resource
 import signal
 import socket
 from collections.abc import Iterable
@@ -92,6 +93,7 @@ class Daemon:
     # ---------------------------------------------------------------- life cycle
 
     async def run(self) -> None:
+        _no_core_dumps()
         self.loop = asyncio.get_running_loop()
         self.started_at = self.loop.time()
         # Bound first (a port in use fails early), read only once the data plane exists:
@@ -348,6 +350,8 @@ class Daemon:
         """A negotiated Child SA the data plane could not take: delete it with the peer
         rather than report it installed while its traffic is unprotected."""
         log.error("CHILD_SA %s{%d} not installed (%s): deleting it", up.name, up.child_id, why)
+        up.inbound.wipe()  # its keys are held nowhere else (crypto.secrets)
+        up.outbound.wipe()
         self.engine.delete_child(up.ike_id, up.child_id, self.now())
 
     def _save_keys(self, event: ev.Event) -> None:
@@ -648,3 +652,11 @@ def _trace_packet(verb: str, src: ev.Address, dst: ev.Address, size: int) -> Non
     """Every IKE datagram at level 2, as charon logs them (ESP is counted, not logged)."""
     if net_log.isEnabledFor(logging.DEBUG):
         net_log.debug("%s packet: from %s[%d] to %s[%d] (%d bytes)", verb, *src, *dst, size)
+
+
+def _no_core_dumps() -> None:
+    """A crashed daemon leaves no core file: it would hold every live key (issue 9 §4)."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError) as exc:
+        log.warning("could not disable core dumps: %s", exc)

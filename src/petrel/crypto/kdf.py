@@ -7,22 +7,28 @@ from dataclasses import dataclass
 
 from petrel.crypto.errors import CryptoError
 from petrel.crypto.prf import PrfSpec, prf_plus
+from petrel.crypto.secrets import zeroize
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class IkeKeys:
-    """The seven IKE SA keys of §2.14 (repr hides them: never log key material)."""
+    """The seven IKE SA keys of §2.14 (repr hides them: never log key material), each in
+    its own buffer so that :meth:`wipe` can zero it when the IKE SA ends."""
 
-    sk_d: bytes
-    sk_ai: bytes
-    sk_ar: bytes
-    sk_ei: bytes
-    sk_er: bytes
-    sk_pi: bytes
-    sk_pr: bytes
+    sk_d: bytearray
+    sk_ai: bytearray
+    sk_ar: bytearray
+    sk_ei: bytearray
+    sk_er: bytearray
+    sk_pi: bytearray
+    sk_pr: bytearray
 
     def __repr__(self) -> str:
         return f"IkeKeys(<{len(self.sk_d)}/{len(self.sk_ai)}/{len(self.sk_ei)} octets>)"
+
+    def wipe(self) -> None:
+        """Zero every key in place (see :mod:`petrel.crypto.secrets` for what stays)."""
+        zeroize(self.sk_d, self.sk_ai, self.sk_ar, self.sk_ei, self.sk_er, self.sk_pi, self.sk_pr)
 
 
 def _nonce_key(prf: PrfSpec, ni: bytes, nr: bytes) -> bytes:
@@ -56,12 +62,13 @@ def derive_ike_keys(
     d = prf.key_size
     sizes = (d, integ_key_size, integ_key_size, encr_key_size, encr_key_size, d, d)
     seed = bytes(ni) + bytes(nr) + bytes(spi_i) + bytes(spi_r)
-    stream = prf_plus(prf, skeyseed, seed, sum(sizes))
+    stream = bytearray(prf_plus(prf, skeyseed, seed, sum(sizes)))
     parts = []
     offset = 0
     for size in sizes:
-        parts.append(stream[offset : offset + size])
+        parts.append(stream[offset : offset + size])  # a bytearray of its own
         offset += size
+    zeroize(stream)
     return IkeKeys(*parts)
 
 

@@ -190,6 +190,8 @@ class UserspaceDataplane:
                 del self.by_spi[child.inbound.spi]
             self.retired_drops.update(child.inbound.drops.as_dict())
             self.retired_drops["outside_selectors"] += child.policy_drops
+            child.event.inbound.wipe()  # the ESP keys we hold, zeroed (crypto.secrets)
+            child.event.outbound.wipe()
 
         if down.linger > 0:
             self.call_later(down.linger, forget)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
@@ -25,8 +24,8 @@ from ..policy.connection import ChildConfig, Connection, SharedSecret
 from ..ratelimit import DropLog
 from ..wire.codec import decode_message
 from ..wire.errors import DecodeError
-from ..wire.payloads import FLAG_INITIATOR, FLAG_RESPONSE, SK, SKF, IkeHeader, Message, Notify
-from ..wire.registry import ExchangeType, NotifyType, name_of
+from ..wire.payloads import SK, SKF, Message
+from ..wire.registry import ExchangeType, name_of
 from . import events as ev
 from .auth.exchange import IkeAuth as Authenticators
 from .child_create import ChildCreate, ChildCreateResponder, create_child
@@ -43,6 +42,13 @@ from .negotiation import first_ke_group
 from .protect import open_protected
 from .sa import ChildSa, ChildState, IkeSa, IkeState
 from .services import NAT_T_PORT, ZERO_SPI, EngineSettings, IkeServices, trace
+from .stray import (
+    ReplyBudget,
+    answer_unknown_spi,
+    error_notify,
+    only_invalid_ike_spi,
+    reject_malformed,
+)
 from .task import Responder
 from .timers import REKEY_IKE, TimerKey, TimerKind
 
@@ -71,6 +77,7 @@ class IkeEngine:
         )
         self._ctx.on_lost = self._after_loss
         self._cookie_secret = random(32)
+        self._stray_budget = ReplyBudget()  # INVALID_IKE_SPI answers (§2.21.4)
 
     @property
     def connections(self) -> dict[str, Connection]:
@@ -170,8 +177,8 @@ class IkeEngine:
                 pending.message_id,
             )
             ctx.send(sa, pending.data)
+            pending.tries += 1  # §2.1: each wait longer than the last
             pending.next_send = now + ctx.backoff(pending.tries)
-            pending.tries += 1
 
     def _sa_timer(self, sa: IkeSa, key: TimerKey, now: float) -> None:
         """One of an SA's timers fired."""
@@ -388,7 +395,7 @@ class IkeEngine:
         try:
             message = decode_message(data)
         except DecodeError as exc:
-            self._reject_malformed(data, exc, local, remote, now)
+            reject_malformed(ctx, data, exc, local, remote, now)
             return
         header = message.header
         if header.exchange == ExchangeType.IKE_SA_INIT:
@@ -400,7 +407,7 @@ class IkeEngine:
             return
         sa = ctx.by_spi.get((header.spi_i, header.spi_r))
         if sa is None:
-            self._unknown_spi(message, local, remote, now)
+            answer_unknown_spi(ctx, self._stray_budget, message, local, remote, now)
             return
         if header.is_initiator == sa.initiator:
             ctx.drops.drop("initiator flag does not match our role", now)
@@ -465,7 +472,7 @@ class IkeEngine:
             return
         except DecodeError as exc:
             ctx.drops.drop("malformed protected payloads", now, exc.detail)
-            ctx.respond(sa, header, [Notify(exc.notify)])
+            ctx.respond(sa, header, [error_notify(exc)])
             sa.expected_peer_id += 1
             return
         sa.expected_peer_id += 1
@@ -543,7 +550,7 @@ class IkeEngine:
             return
         last = message.payloads[-1] if message.payloads else None
         if not isinstance(last, SK | SKF) or (isinstance(last, SKF) and not sa.fragmentation):
-            if pending.deletes_ike and _only_invalid_ike_spi(message):
+            if pending.deletes_ike and only_invalid_ike_spi(message):
                 # §2.21.4: not authentic, but it can only end a deletion we started anyway:
                 # the peer has forgotten the SA (the response to our Delete was lost).
                 log.info("IKE SA %d: peer no longer knows it (INVALID_IKE_SPI)", sa.ike_id)
@@ -551,6 +558,14 @@ class IkeEngine:
                 pending.task.process_response(ctx, sa, message, (), now)
                 return
             ctx.drops.drop("response without an SK payload", now)
+            return
+        if message.header.exchange != pending.task.exchange:  # §3.1: same exchange type
+            ctx.drops.drop(
+                "response of another exchange type",
+                now,
+                f"{name_of(message.header.exchange, ExchangeType)} answering "
+                f"{name_of(pending.task.exchange, ExchangeType)} {pending.message_id}",
+            )
             return
         assert sa.sk_in is not None
         try:
@@ -570,62 +585,3 @@ class IkeEngine:
         if again and sa.state is not IkeState.DEAD:
             ctx.run(sa, pending.task, now)
         ctx.kick(sa, now)
-
-    # ------------------------------------------------------------------ malformed / unknown
-
-    def _reject_malformed(
-        self, data: bytes, exc: DecodeError, local: ev.Address, remote: ev.Address, now: float
-    ) -> None:
-        """§2.5/§3.1: unprotected errors only for IKE_SA_INIT requests; everything else dropped."""
-        ctx = self._ctx
-        ctx.drops.drop(
-            f"malformed IKE message ({name_of(exc.notify, NotifyType)})", now, exc.detail
-        )
-        if len(data) < 28 or exc.notify not in (
-            NotifyType.INVALID_MAJOR_VERSION,
-            NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
-            NotifyType.INVALID_SYNTAX,
-        ):
-            return
-        spi_i, spi_r, _np, _version, exchange, flags, message_id = struct.unpack_from(
-            ">8s8sBBBBI", data
-        )
-        if exchange != ExchangeType.IKE_SA_INIT or flags & FLAG_RESPONSE or spi_r != ZERO_SPI:
-            return
-        notify_data = b""
-        if exc.notify == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and exc.payload_type is not None:
-            notify_data = bytes([exc.payload_type & 0xFF])
-        header = IkeHeader(spi_i, ZERO_SPI, 0, exchange, message_id, FLAG_RESPONSE)
-        ctx.send_to(ctx.plain(None, header, [Notify(exc.notify, notify_data)]), local, remote)
-
-    def _unknown_spi(
-        self, message: Message, local: ev.Address, remote: ev.Address, now: float
-    ) -> None:
-        """§2.21.4: a protected request for an SA we do not know may get INVALID_IKE_SPI."""
-        ctx = self._ctx
-        ctx.drops.drop("message for an unknown IKE SA", now)
-        header = message.header
-        if (
-            header.is_response
-            or not message.payloads
-            or not isinstance(message.payloads[-1], SK | SKF)
-        ):
-            return
-        if ctx.drops.counts["message for an unknown IKE SA"] % 10 != 1:
-            return  # rate limit: answer one in ten
-        reply = IkeHeader(
-            header.spi_i,
-            header.spi_r,
-            0,
-            ExchangeType.INFORMATIONAL,
-            header.message_id,
-            FLAG_RESPONSE | (0 if header.is_initiator else FLAG_INITIATOR),
-        )
-        ctx.send_to(ctx.plain(None, reply, [Notify(NotifyType.INVALID_IKE_SPI)]), local, remote)
-
-
-def _only_invalid_ike_spi(message: Message) -> bool:
-    """An unprotected INFORMATIONAL carrying just INVALID_IKE_SPI (§2.21.4)."""
-    return message.header.exchange == ExchangeType.INFORMATIONAL and [
-        n.notify_type for n in message.notifies()
-    ] == [NotifyType.INVALID_IKE_SPI]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..crypto.encr import EncrSpec
 from ..crypto.integ import IntegSpec
+from ..crypto.secrets import zeroize
 from ..policy.selectors import Selector
 from ..wire.registry import NotifyType
 
@@ -23,13 +24,18 @@ class Datagram:
 
 @dataclass(frozen=True, slots=True)
 class ChildKeys:
-    """One direction of a Child SA: SPI and keyed transforms (RFC 7296 §2.17)."""
+    """One direction of a Child SA: SPI and keyed transforms (RFC 7296 §2.17).  The engine
+    hands the keys over in buffers of their own, for the data plane to :meth:`wipe` once the
+    SA is gone."""
 
     spi: int
     encr: EncrSpec
-    encr_key: bytes = field(repr=False)
+    encr_key: bytes | bytearray = field(repr=False)
     integ: IntegSpec | None
-    integ_key: bytes = field(repr=False)
+    integ_key: bytes | bytearray = field(repr=False)
+
+    def wipe(self) -> None:
+        zeroize(self.encr_key, self.integ_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ..crypto.kdf import child_keymat, derive_ike_keys, skeyseed, split_child_keymat
 from ..crypto.nat import nat_detection_hash
+from ..crypto.secrets import zeroize
 from ..crypto.sk import SkCipher
 from ..wire.payloads import Message, Notify
 from ..wire.registry import NotifyType
@@ -47,16 +48,22 @@ def child_sa_up(sa: IkeSa, child: ChildSa) -> ev.ChildSaUp:
     assert sa.keys is not None and sa.algorithms is not None and sa.algorithms.prf
     alg = child.algorithms
     integ_size = alg.integ.key_size if alg.integ else 0
-    keymat = child_keymat(
-        sa.algorithms.prf,
-        sa.keys.sk_d,
-        child.ni,
-        child.nr,
-        2 * (alg.encr.key_size + integ_size),
-        child.shared,
+    keymat = bytearray(
+        child_keymat(
+            sa.algorithms.prf,
+            sa.keys.sk_d,
+            child.ni,
+            child.nr,
+            2 * (alg.encr.key_size + integ_size),
+            child.shared,
+        )
     )
+    zeroize(child.shared)
     child.shared = b""
+    # Slices of a bytearray are bytearrays of their own: the data plane zeroes them when the
+    # SA is gone (ChildKeys.wipe).
     encr_i, integ_i, encr_r, integ_r = split_child_keymat(keymat, alg.encr.key_size, integ_size)
+    zeroize(keymat)
     to_responder = (encr_i, integ_i)
     to_initiator = (encr_r, integ_r)
     # "Initiator" is the initiator of the exchange that created this Child SA (§2.17).

@@ -266,6 +266,9 @@ class IkeServices:
         sa.outstanding = None
         sa.tasks.clear()
         sa.timers.clear()
+        if sa.keys is not None:  # SK_* zeroed; the keyed SK ciphers let go (crypto.secrets)
+            sa.keys.wipe()
+        sa.sk_in = sa.sk_out = None
         self.sas.pop(sa.ike_id, None)
         self.by_spi.pop((sa.spi_i, sa.spi_r), None)
         self.by_initiator_spi.pop(sa.spi_i, None)

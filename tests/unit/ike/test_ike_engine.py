@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from ike_pair import LEFT, RIGHT, conf, cross, engines, established, of_type, pump, strip
 
 from petrel.config.swanctl import parse_swanctl
 from petrel.crypto.sk import SkCipher
@@ -14,121 +15,6 @@ from petrel.ike.protect import build_plain, build_protected
 from petrel.wire.codec import decode_message
 from petrel.wire.payloads import FLAG_INITIATOR, FLAG_RESPONSE, IkeHeader, Notify
 from petrel.wire.registry import ExchangeType, NotifyType
-
-LEFT = ("192.0.2.1", 500)
-RIGHT = ("192.0.2.2", 500)
-
-
-def conf(
-    me: str,
-    peer: str,
-    my_id: str,
-    peer_id: str,
-    local_ts: str,
-    remote_ts: str,
-    proposals: str = "aes256gcm16-prfsha256-x25519",
-    esp: str = "aes256gcm16",
-    secret: str = "0sdGVzdHRlc3R0ZXN0dGVzdA==",
-    encap: str = "no",
-) -> str:
-    return f"""
-connections {{
-  c {{
-    local_addrs = {me}
-    remote_addrs = {peer}
-    proposals = {proposals}
-    encap = {encap}
-    local {{
-      auth = psk
-      id = {my_id}
-    }}
-    remote {{
-      auth = psk
-      id = {peer_id}
-    }}
-    children {{
-      net {{
-        local_ts = {local_ts}
-        remote_ts = {remote_ts}
-        esp_proposals = {esp}
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-1 {{
-    id-1 = {my_id}
-    id-2 = {peer_id}
-    secret = {secret}
-  }}
-}}
-"""
-
-
-def engines(
-    left_kw: dict | None = None,
-    right_kw: dict | None = None,
-    settings: EngineSettings | None = None,
-) -> tuple[IkeEngine, IkeEngine]:
-    left_cfg = parse_swanctl(
-        conf(
-            "192.0.2.1",
-            "192.0.2.2",
-            "left",
-            "right",
-            "198.51.100.1/32",
-            "203.0.113.1/32",
-            **(left_kw or {}),
-        )
-    )
-    right_cfg = parse_swanctl(
-        conf(
-            "192.0.2.2",
-            "192.0.2.1",
-            "right",
-            "left",
-            "203.0.113.1/32",
-            "198.51.100.1/32",
-            **(right_kw or {}),
-        )
-    )
-    return (
-        IkeEngine(left_cfg.connections, left_cfg.secrets, settings),
-        IkeEngine(right_cfg.connections, right_cfg.secrets, settings),
-    )
-
-
-def strip(data: bytes) -> bytes:
-    return data[4:] if data[:4] == b"\0\0\0\0" else data
-
-
-def pump(a: IkeEngine, b: IkeEngine, now: float = 0.0, rounds: int = 20, drop=None) -> list[bytes]:
-    """Deliver datagrams between ``a`` and ``b`` until both are quiet; returns what crossed."""
-    seen: list[bytes] = []
-    for _ in range(rounds):
-        moved = False
-        for src, dst in ((a, b), (b, a)):
-            for dgram in src.take_datagrams():
-                moved = True
-                seen.append(dgram.data)
-                if drop is not None and drop(dgram):
-                    continue
-                dst.receive(strip(dgram.data), dgram.remote, dgram.local, now)
-        if not moved:
-            break
-    return seen
-
-
-def cross(a: IkeEngine, b: IkeEngine, now: float) -> None:
-    """Both engines' pending requests cross on the wire before either answer is delivered."""
-    a_out, b_out = a.take_datagrams(), b.take_datagrams()
-    for dst, datagrams in ((b, a_out), (a, b_out)):
-        for d in datagrams:
-            dst.receive(strip(d.data), d.remote, d.local, now)
-
-
-def of_type(events, kind):
-    return [e for e in events if isinstance(e, kind)]
 
 
 @pytest.mark.parametrize(
@@ -294,13 +180,6 @@ def test_tampered_and_unknown_messages_are_dropped_and_counted() -> None:
 
 
 # ---------------------------------------------------------------------- lifecycle (issue 4)
-
-
-def established(**kw):
-    left, right = engines(**kw)
-    left.initiate("c", "net", LEFT, RIGHT, 0.0)
-    pump(left, right)
-    return left, right, left.take_events(), right.take_events()
 
 
 def installed(engine: IkeEngine) -> set[tuple[int, int]]:

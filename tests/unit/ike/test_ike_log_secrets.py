@@ -6,19 +6,12 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 
 import pytest
 from test_ike_engine import engines, pump
 
 from petrel import logsetup
 from petrel.ike import events as ev
-
-
-@pytest.fixture(autouse=True)
-def _restore() -> Iterator[None]:
-    yield
-    logsetup.setup_logging("1")
 
 
 def _capture(spec: str, fmt: str) -> io.StringIO:
@@ -49,8 +42,9 @@ def test_no_key_material_at_level_4(fmt: str) -> None:
             for sa in engine.ike_sas():
                 assert sa.keys is not None
                 keys = sa.keys
-                secrets.extend([keys.sk_d, keys.sk_ei, keys.sk_er, keys.sk_ai, keys.sk_ar])
-                secrets.extend([keys.sk_pi, keys.sk_pr])
+                # Copies: the key buffers are zeroed when their SA ends (a rekey here).
+                own = (keys.sk_d, keys.sk_ei, keys.sk_er, keys.sk_ai, keys.sk_ar)
+                secrets.extend(bytes(k) for k in (*own, keys.sk_pi, keys.sk_pr))
 
     left.initiate("c", "net", ("192.0.2.1", 500), ("192.0.2.2", 500), 0.0)
     pump(left, right)
@@ -67,7 +61,7 @@ def test_no_key_material_at_level_4(fmt: str) -> None:
     assert len(ups) >= 4 and any(isinstance(e, ev.IkeSaRekeyed) for e in events)
     for up in ups:
         for direction in (up.inbound, up.outbound):
-            secrets.extend([direction.encr_key, direction.integ_key])
+            secrets.extend([bytes(direction.encr_key), bytes(direction.integ_key)])
     secrets = list({s for s in secrets if s})
     assert len(secrets) >= 15  # PSK, 5 keys of 2 IKE SAs, 4 of 2 Child SAs
     text = out.getvalue()
