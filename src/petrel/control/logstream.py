@@ -1,0 +1,111 @@
+"""Petrel's log records as VICI ``log`` and ``control-log`` events (charon's vici_logger.c and
+vici_control.c): ``group`` (charon's three-letter subsystem), ``level`` (0 warnings and
+failures, 1 SAs up/down, 2 every message), ``thread``, ``ikesa-name``/``ikesa-uniqueid`` when
+the line concerns an IKE SA, and ``msg``.
+
+The daemon attaches :class:`ViciLogHandler` to the ``petrel`` logger.  A record concerns an IKE
+SA when its text names one the way the engine logs them (``IKE SA 3``, ``IKE SA c[3]``,
+``CHILD_SA net{5}``).  Records only exist at the levels the daemon logs (``--log``): a
+``loglevel`` above those shows no more lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["LogLine", "ViciLogHandler", "charon_group", "charon_level"]
+
+_GROUPS = {"daemon": "DMN", "control": "CFG", "server": "CFG", "commands": "CFG"}
+_IKE_SA = re.compile(r"\bIKE SA (?:[^\s\[\]]+\[(\d+)\]|(\d+)\b)")
+_CHILD_SA = re.compile(r"\bCHILD_SA [^\s{}]+\{(\d+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One log line; ``ike_id`` is the IKE SA it concerns, if any."""
+
+    group: str
+    level: int
+    thread: int
+    ike_id: int | None
+    msg: str
+
+
+def charon_group(logger: str) -> str:
+    """``petrel.ike`` → ``IKE``, ``petrel.daemon`` → ``DMN``, ``petrel.control…`` → ``CFG``."""
+    parts = logger.split(".")
+    if len(parts) > 2 and parts[1] == "control":
+        return "CFG"
+    last = parts[-1]
+    return _GROUPS.get(last, last[:3].upper())
+
+
+def charon_level(levelno: int) -> int:
+    """Python's level as charon's: warnings and worse 0, info 1, debug 2."""
+    if levelno >= logging.WARNING:
+        return 0
+    return 1 if levelno >= logging.INFO else 2
+
+
+class ViciLogHandler(logging.Handler):
+    """Hands every record to ``sink`` as a :class:`LogLine`, on the event loop's thread.
+
+    ``wanted`` is asked first (cheap: is anyone listening?); ``child_owner`` maps a Child SA
+    id to its IKE SA.  Lines logged while a line is being delivered are dropped (sending an
+    event may itself log), as charon's loggers do.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[LogLine], None],
+        wanted: Callable[[], bool],
+        child_owner: Callable[[int], int | None],
+        call_soon_threadsafe: Callable[..., object],
+    ) -> None:
+        super().__init__(logging.DEBUG)
+        self._sink = sink
+        self._wanted = wanted
+        self._child_owner = child_owner
+        self._call_soon_threadsafe = call_soon_threadsafe
+        self._loop_thread = threading.get_ident()
+        self._threads: dict[int, int] = {self._loop_thread: 1}
+        self._busy = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._busy or not self._wanted():
+            return
+        try:
+            msg = record.getMessage()
+        except Exception:  # a broken format string is the caller's bug, never ours to raise
+            return
+        thread = self._threads.setdefault(record.thread or 0, len(self._threads) + 1)
+        line = LogLine(charon_group(record.name), charon_level(record.levelno), thread, None, msg)
+        if threading.get_ident() != self._loop_thread:
+            self._call_soon_threadsafe(self._deliver, line)
+        else:
+            self._deliver(line)
+
+    def _deliver(self, line: LogLine) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            self._sink(_attributed(line, self._child_owner))
+        finally:
+            self._busy = False
+
+
+def _attributed(line: LogLine, child_owner: Callable[[int], int | None]) -> LogLine:
+    match = _IKE_SA.search(line.msg)
+    if match is not None:
+        ike_id: int | None = int(match.group(1) or match.group(2))
+    else:
+        child = _CHILD_SA.search(line.msg)
+        ike_id = child_owner(int(child.group(1))) if child is not None else None
+    if ike_id is None:
+        return line
+    return LogLine(line.group, line.level, line.thread, ike_id, line.msg)
