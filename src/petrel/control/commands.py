@@ -9,6 +9,7 @@ Every handler reads and acts through :class:`~petrel.control.api.ControlHost` on
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import platform
 import time
@@ -27,6 +28,8 @@ from .runtime import RuntimeCommands, connection_info
 from .server import Emitter, ViciServer
 
 __all__ = ["ControlCommands", "algorithm_fields"]
+
+log = logging.getLogger("petrel.control")
 
 Message = Mapping[str, Any]
 
@@ -266,6 +269,7 @@ class ControlCommands:
         if not child and not ike:
             return {"success": "no", "errmsg": "missing configuration name"}
         kind, what = ("CHILD_SA", str(child)) if child else ("IKE_SA", str(ike))
+        log.info("vici initiate %s '%s'", kind, what)
         timeout_ms = _int(message.get("timeout"), 0)
         tap = self._tap(emitter, message)
         try:
@@ -312,6 +316,7 @@ class ControlCommands:
         ike_id, child_id = _int(message.get("ike-id"), 0), _int(message.get("child-id"), 0)
         if not (ike or child or ike_id or child_id):
             return {"success": "no", "errmsg": "missing terminate selector"}
+        log.info("vici terminate %s", _selector(child, child_id, ike, ike_id))
         if _bool(message.get("force", "no")):
             return {"success": "no", "errmsg": "force (no Delete exchange) is not supported"}
         targets: list[tuple[int, int | None]] = []
@@ -373,6 +378,7 @@ class ControlCommands:
         if not (ike or child or ike_id or child_id):
             return {"success": "no", "errmsg": "missing rekey selector"}
         reauth = _bool(message.get("reauth", "no"))
+        log.info("vici rekey %s", _selector(child, child_id, ike, ike_id))
         matches = 0
         for sa in self.host.ike_sas():
             if sa.state in ("DELETING", "DESTROYING"):
@@ -389,6 +395,19 @@ class ControlCommands:
         if not matches:
             return {"success": "no", "matches": "0", "errmsg": "no matching SAs to rekey found"}
         return {"success": "yes", "matches": str(matches)}
+
+
+def _selector(child: Any, child_id: int, ike: Any, ike_id: int) -> str:
+    """charon's "CHILD_SA 'net' of IKE_SA 'c' #3" wording of a terminate/rekey selector."""
+
+    def one(name: Any, number: int) -> str:
+        return " ".join(
+            p for p in (f"'{name}'" if name else "", f"#{number}" if number else "") if p
+        )
+
+    child_sel, ike_sel = one(child, child_id), one(ike, ike_id)
+    parts = [f"CHILD_SA {child_sel}" if child_sel else "", f"IKE_SA {ike_sel}" if ike_sel else ""]
+    return " of ".join(p for p in parts if p)
 
 
 def _control_log(line: LogLine, name: str | None) -> dict[str, str]:
