@@ -188,7 +188,7 @@ class ViciServer:
             os.chmod(self.path, self.mode)
             st = os.stat(self.path)
             self._inode = (st.st_dev, st.st_ino)
-            sock.listen(16)
+            sock.listen(MAX_CLIENTS)
             sock.setblocking(False)
         except BaseException:
             sock.close()
