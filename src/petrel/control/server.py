@@ -249,8 +249,8 @@ class ViciServer:
                 loop.call_later(_ACCEPT_BACKOFF, self._resume_accepting)
                 return
             if len(self._clients) >= MAX_CLIENTS:
-                client.close()
                 self.drops.drop("VICI client refused: too many clients", _now())
+                client.close()
                 continue
             client.setblocking(False)
             self._clients.add(client)
