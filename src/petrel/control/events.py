@@ -1,6 +1,8 @@
-"""ike-updown, child-updown, ike-rekey and child-rekey events, shaped as charon's vici_query.c
-raises them: the IKE SA's section (list_ike) and, for Child SAs, a ``child-sas`` section
-(``<name>-<uniqueid>`` for updown; ``<name>`` holding ``old`` and ``new`` for a rekey).
+"""ike-updown, child-updown, ike-rekey, child-rekey and ike-update events, shaped as charon's
+vici_query.c raises them: the IKE SA's section (list_ike) and, for Child SAs, a ``child-sas``
+section (``<name>-<uniqueid>`` for updown; ``<name>`` holding ``old`` and ``new`` for a rekey);
+``ike-update`` puts the new addresses first (its IKE SA section already shows them, where
+charon's still shows the old ones).
 
 A down or rekey event reports an SA the engine has already forgotten: the last snapshot taken
 of it is kept here (with its traffic counters read once more while the data plane still holds
@@ -54,6 +56,8 @@ class SaEvents:
             self._child_down(event)
         elif isinstance(event, ev.IkeSaRekeyed):
             self._ike_rekeyed(event)
+        elif isinstance(event, ev.IkeSaUpdated):
+            self._ike_updated(event)
         elif isinstance(event, ev.IkeSaDown):
             ike = self._ike(event.ike_id) or self._ikes.get(event.ike_id)
             self._ikes.pop(event.ike_id, None)
@@ -120,4 +124,19 @@ class SaEvents:
         self._broadcast(
             "ike-rekey",
             {old.name: {"old": ike_info(old, False), "new": ike_info(new, False)}},
+        )
+
+    def _ike_updated(self, event: ev.IkeSaUpdated) -> None:
+        ike = self._ike(event.ike_id)
+        if ike is None:
+            return
+        self._broadcast(
+            "ike-update",
+            {
+                "local-host": event.local[0],
+                "local-port": str(event.local[1]),
+                "remote-host": event.remote[0],
+                "remote-port": str(event.remote[1]),
+                ike.name: ike_info(ike, False),
+            },
         )

@@ -149,6 +149,13 @@ def test_sa_events_carry_charons_sections() -> None:
     assert pair["old"]["bytes-in"] == "999"
     assert pair["new"]["spi-in"] == "00002000"
 
+    # its peer moved (NAT mapping): ike-update with the new addresses first
+    events.on_event(ev.IkeSaUpdated(1, ("192.0.2.1", 4500), ("192.0.2.9", 1024), True))
+    name, message = sent[-1]
+    assert name == "ike-update"
+    assert (message["remote-host"], message["remote-port"]) == ("192.0.2.9", "1024")
+    assert message["c"]["uniqueid"] == "1"
+
     # the IKE SA rekeyed: old and new sections; its children follow the new one
     host.sas[4] = dataclasses.replace(ike(4, child(3, 0x2000)), spi_i=b"\xaa" * 8)
     events.on_event(ev.IkeSaRekeyed(1, 4, "c"))
