@@ -334,8 +334,10 @@ def test_vici_python_package_against_petrel(lab: Lab) -> None:
             }
         )
         assert session.get_conns() == {"conns": [b"c"]}
-        for _log in session.initiate({"child": "net", "timeout": "20000"}):
-            pass
+        logs = list(session.initiate({"child": "net", "timeout": "20000"}))
+        # the control-log lines the package yields while initiate runs, charon's keys
+        assert logs and all(set(m) >= {"group", "level", "msg"} for m in logs), logs
+        assert any(b"initiating to" in m["msg"] and m["ikesa-name"] == b"c" for m in logs)
         listed = list(session.list_sas())
         assert len(listed) == 1 and listed[0]["c"]["state"] == b"ESTABLISHED"
         child = next(iter(listed[0]["c"]["child-sas"].values()))
