@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from petrel.control.vici import (
+    MAX_SEGMENT,
     Message,
     Packet,
     PacketReader,
@@ -60,8 +61,9 @@ DEFAULT_EVENTS: frozenset[str] = frozenset(
 _READ_CHUNK = 64 * 1024
 _ACCEPT_BURST = 64
 _ACCEPT_BACKOFF = 0.1
-_MAX_WRITE_BUFFER = 8 * 1024 * 1024
-"""A client whose unread output exceeds this is a stalled consumer and is dropped."""
+_MAX_WRITE_BUFFER = 2 * MAX_SEGMENT
+"""A client whose unread output exceeds this (two largest packets) is a stalled consumer and is
+dropped: with :data:`MAX_CLIENTS`, the server buffers at most ~200 MiB in all."""
 _MAX_QUEUED = 16
 """Packets read ahead of the one being handled (then reading pauses: back-pressure)."""
 MAX_CLIENTS = 128
@@ -175,7 +177,7 @@ class ViciServer:
 
     def listening(self, event: str) -> bool:
         """True when some client registered for ``event``."""
-        return any(event in c.events for c in self._conns)
+        return any(event in c.events and not c.closed for c in self._conns)
 
     async def start(self) -> None:
         """Bind and listen. A stale socket file is replaced; a live one raises EADDRINUSE."""
@@ -216,7 +218,7 @@ class ViciServer:
 
     def broadcast(self, event: str, message: Mapping[str, Any]) -> int:
         """Send an EVENT to every client registered for ``event``; returns how many got it."""
-        if not any(event in c.events for c in self._conns):
+        if not self.listening(event):
             return 0
         data = encode_packet(PacketType.EVENT, event, message)
         return sum(1 for c in list(self._conns) if event in c.events and c.send(data))

@@ -545,3 +545,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def test_client_not_reading_its_events_is_dropped(server: ServerThread, sock_path: str) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, ViciClient(sock_path) as other:
+        s.settimeout(5)
+        s.connect(sock_path)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(encode_packet(PacketType.EVENT_REGISTER, "log"))
+        assert wait_until(lambda: server.server.listening("log"))
+        big = {"msg": "x" * 60000}
+        sent = 0
+        while server.broadcast("log", big) and sent < 1000:  # never read: dropped at ~1 MiB
+            sent += 1
+        assert 10 < sent < 1000
+        assert other.request("version") == VERSION
+        assert not server.server.listening("log")
