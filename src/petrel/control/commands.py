@@ -23,7 +23,7 @@ from ..wire.registry import name_of
 from .api import ControlHost
 from .events import SaEvents
 from .format import algorithm_fields, ike_info
-from .logstream import LogLine, ViciLogHandler
+from .logstream import LevelBoost, LogLine, ViciLogHandler
 from .runtime import RuntimeCommands, connection_info
 from .server import Emitter, ViciServer
 
@@ -58,6 +58,7 @@ class _LogTap:
 
     emitter: Emitter
     level: int
+    boost: int | None = None  # LevelBoost token while the daemon logs less than ``level``
     ike_ids: set[int] | None = None
     pending: list[LogLine] = field(default_factory=list)
 
@@ -74,6 +75,7 @@ class ControlCommands:
         self._waiters: list[tuple[int, str | None, asyncio.Future[str | None]]] = []
         self._down_waiters: dict[tuple[int, int | None], asyncio.Future[None]] = {}
         self._taps: list[_LogTap] = []
+        self._boost: LevelBoost | None = None
         self.runtime = RuntimeCommands(host)
         self.sa_events = SaEvents(host, self._broadcast)
 
@@ -103,9 +105,11 @@ class ControlCommands:
     def log_handler(self) -> ViciLogHandler:
         """The handler the daemon attaches to the ``petrel`` logger."""
         loop = asyncio.get_running_loop()
-        return ViciLogHandler(
+        handler = ViciLogHandler(
             self.on_log, self._log_wanted, self.sa_events.child_owner, loop.call_soon_threadsafe
         )
+        self._boost = LevelBoost(handler)
+        return handler
 
     # ---------------------------------------------------------------- engine events
 
@@ -185,6 +189,8 @@ class ControlCommands:
         if _int(message.get("timeout"), 0) < 0 or not emitter.registered("control-log"):
             return None
         tap = _LogTap(emitter, _int(message.get("loglevel"), 1))
+        if self._boost is not None:
+            tap.boost = self._boost.acquire(tap.level)
         self._taps.append(tap)
         return tap
 
@@ -201,6 +207,8 @@ class ControlCommands:
     def _untap(self, tap: _LogTap | None) -> None:
         if tap is not None and tap in self._taps:
             self._taps.remove(tap)
+            if tap.boost is not None and self._boost is not None:
+                self._boost.release(tap.boost)
 
     # ---------------------------------------------------------------- commands
 

@@ -5,8 +5,10 @@ the line concerns an IKE SA, and ``msg``.
 
 The daemon attaches :class:`ViciLogHandler` to the ``petrel`` logger.  A record concerns an IKE
 SA when its text names one the way the engine logs them (``IKE SA 3``, ``IKE SA c[3]``,
-``CHILD_SA net{5}``).  Records only exist at the levels the daemon logs (``--log``): a
-``loglevel`` above those shows no more lines.
+``CHILD_SA net{5}``).  While a command asks for a ``loglevel`` above the daemon's own
+(``--log``), :class:`LevelBoost` lets those records exist — as charon's controller raises the
+bus level for its listener — and filters them out of the daemon's other handlers, which print
+exactly what they printed before.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["LogLine", "ViciLogHandler", "charon_group", "charon_level"]
+__all__ = [
+    "LevelBoost",
+    "LogLine",
+    "ViciLogHandler",
+    "charon_group",
+    "charon_level",
+    "python_level",
+]
 
 _GROUPS = {"daemon": "DMN", "control": "CFG", "server": "CFG", "commands": "CFG"}
 _IKE_SA = re.compile(r"\bIKE SA (?:[^\s\[\]]+\[(\d+)\]|(\d+)\b)")
@@ -49,6 +58,81 @@ def charon_level(levelno: int) -> int:
     if levelno >= logging.WARNING:
         return 0
     return 1 if levelno >= logging.INFO else 2
+
+
+def python_level(level: int) -> int:
+    """charon's level as Python's (the inverse of :func:`charon_level`)."""
+    return logging.WARNING if level <= 0 else logging.INFO if level == 1 else logging.DEBUG
+
+
+class _AsBefore(logging.Filter):
+    """Passes a record only if its logger's level before the boost let it through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        while name:
+            if name in self.levels:
+                return record.levelno >= self.levels[name]
+            name = name.rpartition(".")[0]
+        return True
+
+
+class LevelBoost:
+    """Lowers the ``petrel`` loggers' levels while some command wants more detail than the
+    daemon logs; every other handler on ``petrel`` keeps its former output (a filter)."""
+
+    def __init__(self, own: logging.Handler, root: str = "petrel") -> None:
+        self._own = own
+        self._root = root
+        self._wanted: list[int] = []
+        self._saved: dict[str, int] = {}  # logger name → its level before the boost
+        self._filter = _AsBefore()
+        self._filtered: list[logging.Handler] = []
+
+    def _loggers(self) -> list[logging.Logger]:
+        names = [self._root] + [
+            n for n in logging.Logger.manager.loggerDict if n.startswith(self._root + ".")
+        ]
+        return [logging.getLogger(n) for n in names]
+
+    def acquire(self, level: int) -> int:
+        """Records up to charon ``level`` are wanted; returns a token for :meth:`release`."""
+        self._wanted.append(python_level(level))
+        self._apply()
+        return self._wanted[-1]
+
+    def release(self, token: int) -> None:
+        if token in self._wanted:
+            self._wanted.remove(token)
+            self._apply()
+
+    def _apply(self) -> None:
+        self._restore()
+        wanted = min(self._wanted, default=None)
+        loggers = self._loggers()
+        if wanted is None or all(lg.getEffectiveLevel() <= wanted for lg in loggers):
+            return
+        self._filter.levels = {lg.name: lg.getEffectiveLevel() for lg in loggers}
+        for lg in loggers:
+            if lg.getEffectiveLevel() > wanted:
+                self._saved[lg.name] = lg.level
+                lg.setLevel(wanted)
+        for handler in logging.getLogger(self._root).handlers:
+            if handler is not self._own:
+                handler.addFilter(self._filter)
+                self._filtered.append(handler)
+
+    def _restore(self) -> None:
+        for name, level in self._saved.items():
+            logging.getLogger(name).setLevel(level)
+        self._saved.clear()
+        for handler in self._filtered:
+            handler.removeFilter(self._filter)
+        self._filtered.clear()
 
 
 class ViciLogHandler(logging.Handler):

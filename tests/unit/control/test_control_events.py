@@ -259,3 +259,47 @@ def test_initiate_timeout_and_unknown_config() -> None:
         assert reply == {"success": "no", "errmsg": "missing configuration name"}
 
     asyncio.run(main())
+
+
+def test_loglevel_above_the_daemons_adds_lines_only_for_the_command() -> None:
+    async def main() -> None:
+        host = Host()
+        control = ControlCommands(host)  # type: ignore[arg-type]
+        handler = control.log_handler()
+        root, ike_log = logging.getLogger("petrel"), logging.getLogger("petrel.ike")
+        printed: list[str] = []
+
+        class Stderr(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                printed.append(record.getMessage())
+
+        stderr = Stderr()
+        saved = root.level, ike_log.level, root.handlers[:]
+        root.handlers[:] = [stderr, handler]
+        root.setLevel(logging.INFO)
+        ike_log.setLevel(logging.INFO)  # the daemon logs ike at level 1
+        emitter = Emitted()
+        try:
+            task = asyncio.ensure_future(
+                control.initiate({"child": "net", "timeout": "2000", "loglevel": "2"}, emitter)  # type: ignore[arg-type]
+            )
+            await asyncio.sleep(0.05)
+            assert ike_log.isEnabledFor(logging.DEBUG)  # boosted for the command
+            ike_log.debug("IKE SA 7: sending IKE_AUTH request 1 [ IDi AUTH SA TSi TSr ]")
+            control.on_event(ev.IkeSaUp(7, "c", ("", 0), ("", 0), "l", "r"))
+            control.on_event(up_child(7, 1))
+            assert await task == {"success": "yes"}
+            assert not ike_log.isEnabledFor(logging.DEBUG)  # and restored after it
+            ike_log.debug("IKE SA 7: after the command")
+        finally:
+            root.setLevel(saved[0])
+            ike_log.setLevel(saved[1])
+            root.handlers[:] = saved[2]
+        msgs = [m["msg"] for name, m in emitter.events if name == "control-log"]
+        assert "IKE SA 7: sending IKE_AUTH request 1 [ IDi AUTH SA TSi TSr ]" in msgs
+        assert [m["level"] for _, m in emitter.events if "IKE_AUTH" in m["msg"]] == ["2"]
+        assert not any("IKE_AUTH" in m or "after the command" in m for m in printed), printed
+        assert any("initiating to" in m for m in printed)  # level 1 printed as before
+        assert not stderr.filters
+
+    asyncio.run(main())
