@@ -176,14 +176,14 @@ def sas(text: str) -> dict[str, dict[str, object]]:
     return out
 
 
-def start_pair(lab: Lab) -> tuple[PetrelPeer, StrongSwan, Swanctl]:
+def start_pair(lab: Lab, log: str = "2") -> tuple[PetrelPeer, StrongSwan, Swanctl]:
     lab.ip(lab.left.ns, "addr", "add", f"{D_LEFT}/32", "dev", "lo")
     lab.ip(lab.right.ns, "addr", "add", f"{D_RIGHT}/32", "dev", "lo")
     charon = StrongSwan(
         lab, lab.right.ns, "r", swanctl_conf("right", lab, d_esp="aes256gcm16, aes128gcm16")
     ).start()
     charon.load()
-    petrel = PetrelPeer(lab, lab.left.ns, "l", None if config_optional() else "").start()
+    petrel = PetrelPeer(lab, lab.left.ns, "l", None if config_optional() else "", log=log).start()
     return petrel, charon, Swanctl(petrel, lab.workdir / "swanctl-l")
 
 

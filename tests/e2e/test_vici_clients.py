@@ -11,6 +11,7 @@ sections, their SPIs matching ``--list-sas``.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from typing import Any
@@ -151,3 +152,18 @@ def test_many_clients_hostile_ones_and_a_vanishing_initiator(lab: Lab) -> None:
         listener.close()
         for sock in idle:
             sock.close()
+
+
+def test_initiate_loglevel_above_the_daemons(lab: Lab) -> None:
+    """``--loglevel 2`` streams every message of the initiation although the daemon logs at
+    level 1, whose log file gains none of those lines (charon's controller does the same)."""
+    petrel, _charon, swanctl = start_pair(lab, log="1")
+    swanctl.load_all(swanctl_conf("left", lab))
+    detailed = swanctl("--initiate", "--child", "net", "--loglevel", "2")
+    assert re.search(r"^\[IKE\] IKE SA \d+: sending IKE_AUTH request 1 \[ IDi", detailed, re.M), (
+        detailed
+    )
+    assert "initiate completed successfully" in detailed
+    assert "sending IKE_AUTH request" not in petrel.log_text()
+    plain = swanctl("--initiate", "--child", "net2")
+    assert "established with SPIs" in plain and "sending IKE_AUTH" not in plain
