@@ -2,7 +2,9 @@
 vici_query.c raises them: the IKE SA's section (list_ike) and, for Child SAs, a ``child-sas``
 section (``<name>-<uniqueid>`` for updown; ``<name>`` holding ``old`` and ``new`` for a rekey);
 ``ike-update`` puts the new addresses first (its IKE SA section already shows them, where
-charon's still shows the old ones).
+charon's still shows the old ones).  ``alert`` names what went wrong with charon's alert
+names (authentication, proposals, selectors, a peer not responding, a replaced SA) and the
+IKE SA in an ``ike-sa`` section.
 
 A down or rekey event reports an SA the engine has already forgotten: the last snapshot taken
 of it is kept here (with its traffic counters read once more while the data plane still holds
@@ -16,12 +18,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..ike import events as ev
+from ..wire.registry import NotifyType
 from .api import ChildSaSnapshot, ControlHost, IkeSaSnapshot
 from .format import child_info, ike_info
 
 __all__ = ["SaEvents"]
 
 Broadcast = Callable[[str, Mapping[str, Any]], None]
+
+_ALERT_ON_DOWN = {
+    "peer not responding": "retransmit-send-timeout",
+    "replaced after INITIAL_CONTACT": "unique-replace",
+}
 
 
 class SaEvents:
@@ -58,8 +66,12 @@ class SaEvents:
             self._ike_rekeyed(event)
         elif isinstance(event, ev.IkeSaUpdated):
             self._ike_updated(event)
+        elif isinstance(event, ev.NegotiationFailed):
+            ike = self._ike(event.ike_id) or self._ikes.get(event.ike_id)
+            self._alert(_failure_alert(event, ike), ike)
         elif isinstance(event, ev.IkeSaDown):
             ike = self._ike(event.ike_id) or self._ikes.get(event.ike_id)
+            self._alert(_ALERT_ON_DOWN.get(event.reason), ike)
             self._ikes.pop(event.ike_id, None)
             self._children = {k: v for k, v in self._children.items() if v[0] != event.ike_id}
             if ike is not None:
@@ -140,3 +152,24 @@ class SaEvents:
                 ike.name: ike_info(ike, False),
             },
         )
+
+    def _alert(self, kind: str | None, ike: IkeSaSnapshot | None) -> None:
+        if kind is None:
+            return
+        message: dict[str, Any] = {"type": kind}
+        if ike is not None:
+            message["ike-sa"] = {ike.name: ike_info(ike, False)}
+        self._broadcast("alert", message)
+
+
+def _failure_alert(event: ev.NegotiationFailed, ike: IkeSaSnapshot | None) -> str | None:
+    """charon's alert for an error notify sent (``received`` False) or received."""
+    notify = int(event.notify)
+    if notify == NotifyType.AUTHENTICATION_FAILED:
+        return "local-auth-failed" if event.received else "peer-auth-failed"
+    if notify == NotifyType.NO_PROPOSAL_CHOSEN:
+        established = ike is not None and ike.established is not None
+        return "proposal-mismatch-child" if established else "proposal-mismatch-ike"
+    if notify == NotifyType.TS_UNACCEPTABLE:
+        return "ts-mismatch"
+    return None

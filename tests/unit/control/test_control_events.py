@@ -19,7 +19,7 @@ from petrel.crypto.encr import encr_spec
 from petrel.ike import events as ev
 from petrel.ike.negotiation import Algorithms
 from petrel.policy.selectors import Selector
-from petrel.wire.registry import EncrId
+from petrel.wire.registry import EncrId, NotifyType
 
 GCM = Algorithms(encr_spec(EncrId.AES_GCM_16, 256), None, None, None, False)
 
@@ -176,6 +176,32 @@ def test_sa_events_carry_charons_sections() -> None:
     assert name == "ike-updown" and "up" not in message
     assert message["c"]["uniqueid"] == "4" and message["c"]["state"] == "DELETING"
     assert events.ike_name(4) is None  # forgotten once down
+
+
+def test_alerts_name_what_went_wrong() -> None:
+    host = Host()
+    sent: list[tuple[str, dict[str, Any]]] = []
+    events = SaEvents(host, lambda name, message: sent.append((name, wire(message))))  # type: ignore[arg-type]
+    host.sas[1] = dataclasses.replace(ike(1), established=None)
+    events.on_event(ev.NegotiationFailed(1, "c", NotifyType.AUTHENTICATION_FAILED, "x", True))
+    events.on_event(ev.NegotiationFailed(1, "c", NotifyType.AUTHENTICATION_FAILED, "x", False))
+    events.on_event(ev.NegotiationFailed(1, "c", NotifyType.NO_PROPOSAL_CHOSEN, "x", True))
+    host.sas[1] = ike(1)
+    events.on_event(ev.NegotiationFailed(1, "c", NotifyType.NO_PROPOSAL_CHOSEN, "x", True))
+    events.on_event(ev.NegotiationFailed(1, "c", NotifyType.TS_UNACCEPTABLE, "x", False))
+    events.on_event(ev.NegotiationFailed(1, "c", NotifyType.INVALID_SYNTAX, "x", False))
+    del host.sas[1]
+    events.on_event(ev.IkeSaDown(1, "c", "peer not responding"))
+    alerts = [m for name, m in sent if name == "alert"]
+    assert [a["type"] for a in alerts] == [
+        "local-auth-failed",
+        "peer-auth-failed",
+        "proposal-mismatch-ike",
+        "proposal-mismatch-child",
+        "ts-mismatch",
+        "retransmit-send-timeout",
+    ]
+    assert alerts[-1]["ike-sa"]["c"]["uniqueid"] == "1"  # from the last snapshot
 
 
 def test_log_records_become_charon_lines() -> None:
