@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from petrel.control import server as server_module
 from petrel.control.client import ViciClient, ViciCommandUnknown, ViciEventUnknown
@@ -561,3 +563,32 @@ def test_client_not_reading_its_events_is_dropped(server: ServerThread, sock_pat
         assert 10 < sent < 1000
         assert other.request("version") == VERSION
         assert not server.server.listening("log")
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    chunks=st.lists(
+        st.one_of(
+            st.binary(max_size=64),
+            st.builds(  # a well-framed segment of arbitrary contents
+                lambda body: len(body).to_bytes(4, "big") + body, st.binary(min_size=1, max_size=64)
+            ),
+        ),
+        max_size=6,
+    )
+)
+def test_arbitrary_client_bytes_never_disturb_the_server(
+    server: ServerThread, sock_path: str, chunks: list[bytes]
+) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(sock_path)
+        for chunk in chunks:
+            try:
+                s.sendall(chunk)
+            except OSError:  # closed by the server after a malformed packet
+                break
+    with ViciClient(sock_path, timeout=5) as c:
+        assert c.request("version") == VERSION
