@@ -9,6 +9,7 @@ Every handler reads and acts through :class:`~petrel.control.api.ControlHost` on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import platform
@@ -248,13 +249,20 @@ class ControlCommands:
         }
 
     async def list_sas(self, message: Message, emitter: Emitter) -> Message:
-        wanted_ike = message.get("ike")
-        wanted_id = message.get("ike-id")
+        """One ``list-sa`` per IKE SA matching ike/ike-id; child/child-id select which of
+        its Child SAs are listed (vici_query.c list_sas)."""
+        ike, child = message.get("ike"), message.get("child")
+        ike_id, child_id = _int(message.get("ike-id"), 0), _int(message.get("child-id"), 0)
         for sa in self.host.ike_sas():
-            if wanted_ike and sa.name != wanted_ike:
+            if (ike and sa.name != ike) or (ike_id and sa.ike_id != ike_id):
                 continue
-            if wanted_id and str(sa.ike_id) != str(wanted_id):
-                continue
+            if child or child_id:
+                kept = tuple(
+                    c
+                    for c in sa.children
+                    if not (child and c.name != child) and not (child_id and c.child_id != child_id)
+                )
+                sa = dataclasses.replace(sa, children=kept)
             await emitter.emit("list-sa", {sa.name: ike_info(sa)})
         return {}
 

@@ -329,3 +329,28 @@ def test_loglevel_above_the_daemons_adds_lines_only_for_the_command() -> None:
         assert not stderr.filters
 
     asyncio.run(main())
+
+
+def test_list_sas_filters_ike_and_child_sas() -> None:
+    async def main() -> None:
+        host = Host()
+        host.sas[1] = ike(1, child(2, 0x1000), dataclasses.replace(child(3, 0x2000), name="x"))
+        host.sas[4] = dataclasses.replace(ike(4), name="d")
+        control = ControlCommands(host)  # type: ignore[arg-type]
+        listed: list[dict[str, Any]] = []
+
+        class Collect:
+            async def emit(self, event: str, message: Mapping[str, Any]) -> bool:
+                listed.append(wire(message))
+                return True
+
+        await control.list_sas({}, Collect())  # type: ignore[arg-type]
+        assert [next(iter(m)) for m in listed] == ["c", "d"]
+        listed.clear()
+        await control.list_sas({"ike": "c", "child": "x"}, Collect())  # type: ignore[arg-type]
+        assert list(listed[0]["c"]["child-sas"]) == ["x-3"]
+        listed.clear()
+        await control.list_sas({"ike-id": "1", "child-id": "2"}, Collect())  # type: ignore[arg-type]
+        assert list(listed[0]["c"]["child-sas"]) == ["net-2"]
+
+    asyncio.run(main())
