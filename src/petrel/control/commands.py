@@ -40,10 +40,18 @@ def _key(reason: str) -> str:
 
 
 def _int(value: Any, default: int) -> int:
+    if not isinstance(value, str) or not value:
+        return default
     try:
-        return int(str(value)) if value not in (None, "") else default
+        return int(value)
     except ValueError:
         return default
+
+
+def _name(message: Message, key: str) -> str | None:
+    """A name-valued key: a string, or absent (a list or section there is no name)."""
+    value = message.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 def _bool(value: Any) -> bool:
@@ -251,7 +259,7 @@ class ControlCommands:
     async def list_sas(self, message: Message, emitter: Emitter) -> Message:
         """One ``list-sa`` per IKE SA matching ike/ike-id; child/child-id select which of
         its Child SAs are listed (vici_query.c list_sas)."""
-        ike, child = message.get("ike"), message.get("child")
+        ike, child = _name(message, "ike"), _name(message, "child")
         ike_id, child_id = _int(message.get("ike-id"), 0), _int(message.get("child-id"), 0)
         for sa in self.host.ike_sas():
             if (ike and sa.name != ike) or (ike_id and sa.ike_id != ike_id):
@@ -267,7 +275,7 @@ class ControlCommands:
         return {}
 
     async def list_conns(self, message: Message, emitter: Emitter) -> Message:
-        wanted = message.get("ike")
+        wanted = _name(message, "ike")
         for conn in list(self.host.connections().values()):
             if wanted and conn.name != wanted:
                 continue
@@ -280,8 +288,8 @@ class ControlCommands:
     async def initiate(self, message: Message, emitter: Emitter) -> Message:
         """charon's vici_control initiate: waits ``timeout`` ms (0 for ever, < 0 not at all),
         streaming the IKE SA's log lines up to ``loglevel`` as ``control-log`` meanwhile."""
-        child = message.get("child")
-        ike = message.get("ike")
+        child = _name(message, "child")
+        ike = _name(message, "ike")
         if not child and not ike:
             return {"success": "no", "errmsg": "missing configuration name"}
         kind, what = ("CHILD_SA", str(child)) if child else ("IKE_SA", str(ike))
@@ -328,7 +336,7 @@ class ControlCommands:
     async def terminate(self, message: Message, emitter: Emitter) -> Message:
         """charon's terminate: IKE SAs by ike/ike-id, or Child SAs by child/child-id (of
         ike/ike-id); waits ``timeout`` ms (0 for ever, < 0 not at all) for each to go."""
-        ike, child = message.get("ike"), message.get("child")
+        ike, child = _name(message, "ike"), _name(message, "child")
         ike_id, child_id = _int(message.get("ike-id"), 0), _int(message.get("child-id"), 0)
         if not (ike or child or ike_id or child_id):
             return {"success": "no", "errmsg": "missing terminate selector"}
@@ -389,7 +397,7 @@ class ControlCommands:
 
     async def rekey(self, message: Message, emitter: Emitter) -> Message:
         """Rekey Child SAs (child/child-id) or IKE SAs (ike/ike-id); ``reauth`` for IKE."""
-        child, ike = message.get("child"), message.get("ike")
+        child, ike = _name(message, "child"), _name(message, "ike")
         child_id, ike_id = _int(message.get("child-id"), 0), _int(message.get("ike-id"), 0)
         if not (ike or child or ike_id or child_id):
             return {"success": "no", "errmsg": "missing rekey selector"}

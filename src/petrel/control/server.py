@@ -366,15 +366,17 @@ class ViciServer:
             return encode_packet(PacketType.EVENT_CONFIRM)
         return None  # server-to-client types sent by a client are ignored
 
-    @staticmethod
-    async def _run(name: str, command: Command, message: Message, emitter: Emitter) -> bytes:
+    async def _run(self, name: str, command: Command, message: Message, emitter: Emitter) -> bytes:
+        """The command's response; an exception answers ``success = no`` (counted and logged
+        rate-limited, the traceback at debug level: a client must not flood the log)."""
         try:
             response = await command(message, emitter)
             return encode_packet(PacketType.CMD_RESPONSE, None, response)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("vici: command %s failed", name)
+            self.drops.drop("VICI command failed", _now(), f"{name}: {exc!r}")
+            log.debug("vici: command %s failed", name, exc_info=True)
             failure = {"success": "no", "errmsg": f"{name} failed: {exc}"}
             return encode_packet(PacketType.CMD_RESPONSE, None, failure)
 

@@ -354,3 +354,22 @@ def test_list_sas_filters_ike_and_child_sas() -> None:
         assert list(listed[0]["c"]["child-sas"]) == ["net-2"]
 
     asyncio.run(main())
+
+
+def test_commands_with_hostile_values_answer_no() -> None:
+    async def main() -> None:
+        host = Host()
+        host.connections = lambda: {}  # type: ignore[attr-defined]
+        control = ControlCommands(host)  # type: ignore[arg-type]
+        emitter = Emitted()
+        odd: list[dict[str, Any]] = [
+            {"child": ["net", "x"], "timeout": {"a": "1"}},
+            {"ike": {"c": "1"}, "ike-id": ["1"], "loglevel": "nine"},
+            {"child": "", "child-id": "-1", "timeout": "1e9"},
+        ]
+        for message in odd:
+            for command in (control.initiate, control.terminate, control.rekey):
+                reply = await command(message, emitter)  # type: ignore[arg-type]
+                assert reply["success"] == "no", (command, message, reply)
+
+    asyncio.run(main())
