@@ -262,11 +262,13 @@ messages = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(messages)
 def test_message_round_trip(message: dict[str, object]) -> None:
     assert decode_message(encode_message(message)) == message
 
 
+@settings(deadline=None)
 @given(st.sampled_from(list(PacketType)), st.text(alphabet=st.characters(max_codepoint=127)))
 def test_packet_round_trip(ptype: PacketType, name: str) -> None:
     name = name[:255]
