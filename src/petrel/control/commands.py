@@ -24,7 +24,7 @@ from ..wire.registry import name_of
 from .api import ControlHost
 from .events import SaEvents
 from .format import algorithm_fields, ike_info
-from .logstream import LevelBoost, LogLine, ViciLogHandler
+from .logstream import LevelBoost, LogLine, RecordContext, ViciLogHandler
 from .runtime import RuntimeCommands, connection_info
 from .server import Emitter, ViciServer
 
@@ -111,11 +111,16 @@ class ControlCommands:
         if self.server is not None:
             await self.server.close()
 
-    def log_handler(self) -> ViciLogHandler:
-        """The handler the daemon attaches to the ``petrel`` logger."""
+    def log_handler(self, context: RecordContext | None = None) -> ViciLogHandler:
+        """The handler the daemon attaches to the ``petrel`` logger (``context``: its log
+        set-up's reading of a record's group, level and IKE SA, if it has one)."""
         loop = asyncio.get_running_loop()
         handler = ViciLogHandler(
-            self.on_log, self._log_wanted, self.sa_events.child_owner, loop.call_soon_threadsafe
+            self.on_log,
+            self._log_wanted,
+            self.sa_events.child_owner,
+            loop.call_soon_threadsafe,
+            context,
         )
         self._boost = LevelBoost(handler)
         return handler

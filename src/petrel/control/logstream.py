@@ -22,6 +22,7 @@ from dataclasses import dataclass
 __all__ = [
     "LevelBoost",
     "LogLine",
+    "RecordContext",
     "ViciLogHandler",
     "charon_group",
     "charon_level",
@@ -135,12 +136,18 @@ class LevelBoost:
         self._filtered.clear()
 
 
+RecordContext = Callable[[logging.LogRecord], tuple[str, int, tuple[str | None, int] | None]]
+"""(group, charon level, (connection, IKE SA id) or None) of a record, when the daemon's log
+set-up already works them out; otherwise :class:`ViciLogHandler` does."""
+
+
 class ViciLogHandler(logging.Handler):
     """Hands every record to ``sink`` as a :class:`LogLine`, on the event loop's thread.
 
     ``wanted`` is asked first (cheap: is anyone listening?); ``child_owner`` maps a Child SA
-    id to its IKE SA.  Lines logged while a line is being delivered are dropped (sending an
-    event may itself log), as charon's loggers do.
+    id to its IKE SA; ``context``, if given, names a record's group, level and IKE SA instead
+    of this module's own reading.  Lines logged while a line is being delivered are dropped
+    (sending an event may itself log), as charon's loggers do.
     """
 
     def __init__(
@@ -149,8 +156,10 @@ class ViciLogHandler(logging.Handler):
         wanted: Callable[[], bool],
         child_owner: Callable[[int], int | None],
         call_soon_threadsafe: Callable[..., object],
+        context: RecordContext | None = None,
     ) -> None:
         super().__init__(logging.DEBUG)
+        self._context = context
         self._sink = sink
         self._wanted = wanted
         self._child_owner = child_owner
@@ -167,7 +176,14 @@ class ViciLogHandler(logging.Handler):
         except Exception:  # a broken format string is the caller's bug, never ours to raise
             return
         thread = self._threads.setdefault(record.thread or 0, len(self._threads) + 1)
-        line = LogLine(charon_group(record.name), charon_level(record.levelno), thread, None, msg)
+        if self._context is not None:
+            group, level, sa = self._context(record)
+            ike_id = sa[1] if sa is not None else None
+            line = LogLine(group.upper(), level, thread, ike_id, msg)
+        else:
+            line = LogLine(
+                charon_group(record.name), charon_level(record.levelno), thread, None, msg
+            )
         if threading.get_ident() != self._loop_thread:
             self._call_soon_threadsafe(self._deliver, line)
         else:
@@ -184,6 +200,8 @@ class ViciLogHandler(logging.Handler):
 
 
 def _attributed(line: LogLine, child_owner: Callable[[int], int | None]) -> LogLine:
+    if line.ike_id is not None:
+        return line
     match = _IKE_SA.search(line.msg)
     if match is not None:
         ike_id: int | None = int(match.group(1) or match.group(2))

@@ -228,6 +228,19 @@ def test_log_records_become_charon_lines() -> None:
     assert lines[0].msg == "IKE SA 3 (c): initiating to 192.0.2.2"
     assert lines[0].group == "TES" and lines[0].thread == 1
 
+    # the daemon's log set-up may read records itself (group, level, IKE SA): it is used
+    def context(record: logging.LogRecord) -> tuple[str, int, tuple[str | None, int] | None]:
+        return "chd", 1, ("c", 42)
+
+    lines.clear()
+    handler = ViciLogHandler(lines.append, lambda: True, {}.get, lambda *a: None, context)
+    logger.addHandler(handler)
+    try:
+        logger.info("CHILD_SA net{9} established")
+    finally:
+        logger.removeHandler(handler)
+    assert [(line.group, line.level, line.ike_id) for line in lines] == [("CHD", 1, 42)]
+
 
 class Emitted:
     def __init__(self) -> None:
