@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from .control.api import IkeSaSnapshot, TrafficSnapshot, TrapPolicy
+from .control.commands import ControlCommands
 from .credentials.store import CredentialStore
 from .dataplane.routing import FWMARK, ROUTING_TABLE, ROUTING_TABLE_PRIO, PolicyRouting
 from .dataplane.sockets import DatagramEndpoint, Received, open_esp_raw, open_udp
@@ -26,10 +28,11 @@ from .esp.udpencap import UdpKind, classify, keepalive
 from .ike import events as ev
 from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
 from .policy.connection import ChildConfig, Connection, SharedSecret, SwanctlConfig
-from .policy.selectors import Selector, resolve_dynamic
+from .policy.selectors import resolve_dynamic
 from .ratelimit import DropLog
 from .savekeys import KeySaver
 from .service.hooks import DaemonHooks
+from .snapshots import ike_snapshot, traffic_snapshot
 
 log = logging.getLogger("petrel.daemon")
 net_log = logging.getLogger("petrel.net")
@@ -74,7 +77,8 @@ class Daemon:
         self.raw: dict[int, DatagramEndpoint] = {}
         self.tun: TunDevice | None = None
         self.dataplane: UserspaceDataplane | None = None
-        self.control: object | None = None
+        self.control: ControlCommands | None = None
+        self._log_handler: logging.Handler | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._stopping = asyncio.Event()
         self._acquiring: set[tuple[str, str]] = set()
@@ -129,8 +133,10 @@ class Daemon:
         deadline = self.now() + SHUTDOWN_GRACE
         while self.engine.ike_sas() and self.now() < deadline:
             await asyncio.sleep(0.05)
+        if self._log_handler is not None:
+            logging.getLogger("petrel").removeHandler(self._log_handler)
         if self.control is not None:
-            await self.control.close()  # type: ignore[attr-defined]
+            await self.control.close()
         await self.hooks.stopped()
         assert self.loop is not None
         for endpoint in [*self.udp.values(), *self.raw.values()]:
@@ -241,9 +247,10 @@ class Daemon:
         net_log.info("data plane on %s (MTU %d)", self.tun.name, mtu)
 
     async def _start_control(self) -> None:
-        from .control.commands import ControlCommands
-
+        """The VICI socket, and its ``log``/``control-log`` events fed by Petrel's log."""
         self.control = await ControlCommands(self).start(self.options.control_socket)
+        self._log_handler = self.control.log_handler()
+        logging.getLogger("petrel").addHandler(self._log_handler)
 
     # ---------------------------------------------------------------- input
 
@@ -323,6 +330,10 @@ class Daemon:
         self.hooks.counts.event(event)
         if self.key_saver is not None:
             self._save_keys(event)
+        # a Child SA going away is reported while the data plane still has its counters
+        leaving = isinstance(event, ev.ChildSaDown | ev.ChildSaRekeyed)
+        if leaving and self.control is not None:
+            self.control.on_event(event)
         dataplane = self.dataplane
         if dataplane is None:
             if isinstance(event, ev.ChildSaUp):  # cannot happen once started: fail closed
@@ -343,8 +354,8 @@ class Daemon:
             self._install_trap(event.connection, event.child)
         elif isinstance(event, ev.IkeSaDown):
             self._acquiring = {a for a in self._acquiring if a[0] != event.name}
-        if self.control is not None:
-            self.control.on_event(event)  # type: ignore[attr-defined]
+        if not leaving and self.control is not None:
+            self.control.on_event(event)
 
     def _not_installed(self, up: ev.ChildSaUp, why: str) -> None:
         """A negotiated Child SA the data plane could not take: delete it with the peer
@@ -555,7 +566,7 @@ class Daemon:
                 return True
         return False
 
-    def trap_policies(self) -> list[tuple[str, str, tuple[Selector, ...], tuple[Selector, ...]]]:
+    def trap_policies(self) -> list[TrapPolicy]:
         """Installed trap policies: connection, child, local and remote selectors."""
         if self.dataplane is None:
             return []
@@ -565,8 +576,81 @@ class Daemon:
             if isinstance(handle, tuple) and len(handle) == 3 and handle[0] == "trap":
                 trap = self.dataplane.traps.get((handle[1], handle[2]))
                 if trap is not None and trap.expires is None:
-                    out.append((handle[1], handle[2], entry.local, entry.remote))
+                    out.append(TrapPolicy(handle[1], handle[2], entry.local, entry.remote))
         return out
+
+    # ---------------------------------------------------------------- control queries
+
+    def uptime(self) -> float:
+        return self.now() - self.started_at
+
+    def has_timers(self) -> bool:
+        return self.engine.next_timer() is not None
+
+    def ike_sas(self) -> list[IkeSaSnapshot]:
+        """Snapshots of every IKE SA for the control socket (petrel.control.api)."""
+        installed = self.dataplane.children if self.dataplane is not None else None
+        now = self.now()
+        return [ike_snapshot(sa, installed, now) for sa in self.engine.ike_sas()]
+
+    def ike_sa(self, ike_id: int) -> IkeSaSnapshot | None:
+        installed = self.dataplane.children if self.dataplane is not None else None
+        for sa in self.engine.ike_sas():
+            if sa.ike_id == ike_id:
+                return ike_snapshot(sa, installed, self.now())
+        return None
+
+    def ike_name(self, ike_id: int) -> str | None:
+        return next((sa.name for sa in self.engine.ike_sas() if sa.ike_id == ike_id), None)
+
+    def child_owner(self, child_id: int) -> int | None:
+        return next((sa.ike_id for sa in self.engine.ike_sas() if child_id in sa.children), None)
+
+    def child_traffic(self, child_id: int) -> TrafficSnapshot | None:
+        installed = self.dataplane.children.get(child_id) if self.dataplane else None
+        return traffic_snapshot(installed, self.now()) if installed is not None else None
+
+    def connections(self) -> dict[str, Connection]:
+        return dict(self.config.connections)
+
+    def ike_drops(self) -> dict[str, int]:
+        return dict(self.engine.drops.counts)
+
+    def esp_drops(self) -> dict[str, int]:
+        return dict(self.dataplane.drop_counts()) if self.dataplane is not None else {}
+
+    def message_counts(self) -> dict[str | None, dict[str, int]]:
+        """IKE messages by exchange: None for all, else by connection name."""
+        messages = self.engine.messages
+        counts: dict[str | None, dict[str, int]] = {None: dict(messages.total)}
+        counts.update({name: dict(c) for name, c in messages.by_conn.items()})
+        return counts
+
+    def config_credentials(self) -> tuple[CredentialStore, tuple[SharedSecret, ...]]:
+        """The credentials of ``--config`` (its folders and secrets)."""
+        return self.config.credentials, tuple(self.config.secrets)
+
+    def credential_store(self) -> CredentialStore:
+        return self.engine.auth.store
+
+    def delete_child(self, ike_id: int, child_id: int) -> bool:
+        deleted = self.engine.delete_child(ike_id, child_id, self.now())
+        self.flush()
+        return deleted
+
+    def rekey_child(self, ike_id: int, child_id: int) -> bool:
+        started = self.engine.rekey_child(ike_id, child_id, self.now())
+        self.flush()
+        return started
+
+    def rekey_ike(self, ike_id: int, reauth: bool) -> bool:
+        if reauth:
+            self.engine.reauthenticate(ike_id, self.now())
+            started = True
+        else:
+            started = self.engine.rekey_ike(ike_id, self.now())
+        self.flush()
+        return started
 
     def _run_start_action(self, conn: Connection, child: ChildConfig) -> None:
         if child.start_action == "trap":

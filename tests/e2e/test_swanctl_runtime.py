@@ -15,7 +15,12 @@ import argparse
 import base64
 import os
 import re
+import signal
 import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -121,6 +126,29 @@ class Swanctl:
         )
         return result.stdout
 
+    @contextmanager
+    def follow_log(self) -> Iterator[list[str]]:
+        """``swanctl --log`` in the background; the list holds its lines once the block ends."""
+        out: list[str] = []
+        env = {**os.environ, "SWANCTL_DIR": str(self.dir)}
+        proc = subprocess.Popen(
+            ["swanctl", "--log", "--uri", f"unix://{self.peer.vici}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        try:
+            yield out
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                text, _ = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                text, _ = proc.communicate()
+            out.extend(text.splitlines())
+
     def load_all(self, text: str) -> str:
         self.conf.write_text(text)
         self.conf.chmod(0o600)
@@ -148,14 +176,14 @@ def sas(text: str) -> dict[str, dict[str, object]]:
     return out
 
 
-def start_pair(lab: Lab) -> tuple[PetrelPeer, StrongSwan, Swanctl]:
+def start_pair(lab: Lab, log: str = "2") -> tuple[PetrelPeer, StrongSwan, Swanctl]:
     lab.ip(lab.left.ns, "addr", "add", f"{D_LEFT}/32", "dev", "lo")
     lab.ip(lab.right.ns, "addr", "add", f"{D_RIGHT}/32", "dev", "lo")
     charon = StrongSwan(
         lab, lab.right.ns, "r", swanctl_conf("right", lab, d_esp="aes256gcm16, aes128gcm16")
     ).start()
     charon.load()
-    petrel = PetrelPeer(lab, lab.left.ns, "l", None if config_optional() else "").start()
+    petrel = PetrelPeer(lab, lab.left.ns, "l", None if config_optional() else "", log=log).start()
     return petrel, charon, Swanctl(petrel, lab.workdir / "swanctl-l")
 
 
@@ -177,7 +205,16 @@ def test_swanctl_drives_an_empty_petrel(lab: Lab) -> None:
     assert "  local pre-shared key authentication:\n    id: left" in conns
     assert f"  net: TUNNEL, rekeying every 3600s\n    local:  {lab.left.inner4}/32" in conns
 
-    assert "initiate completed successfully" in swanctl("--initiate", "--child", "net")
+    with swanctl.follow_log() as log_lines:
+        time.sleep(2)  # swanctl --log connects and registers (its output is block-buffered)
+        initiated = swanctl("--initiate", "--child", "net")
+    # swanctl prints the control-log lines streamed while the initiation ran, then its verdict
+    assert re.search(r"^\[IKE\] IKE SA (\d+) \(c\): initiating to ", initiated, re.M), initiated
+    assert re.search(r"^\[IKE\] CHILD_SA net\{\d+\} established with SPIs", initiated, re.M)
+    assert initiated.rstrip().endswith("initiate completed successfully"), initiated
+    # swanctl --log prints every line of level ≤ 1 as charon's vici logger sends them
+    assert any(re.match(r"^\d\d\[IKE\] .*initiating to ", line) for line in log_lines), log_lines
+    assert any(re.match(r"^\d\d\[CFG\] ", line) for line in log_lines), log_lines
     listed = sas(swanctl("--list-sas"))
     assert listed["c"]["state"] == "ESTABLISHED"
     net = listed["c"]["children"]["net"]  # type: ignore[index]
@@ -197,6 +234,17 @@ def test_swanctl_drives_an_empty_petrel(lab: Lab) -> None:
     assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4) == 3
     counters = swanctl("--counters")
     assert re.search(r"child-rekey\s+: 1", counters), counters
+    # charon's per-exchange message counters: one IKE_SA_INIT and IKE_AUTH each way, the rekey
+    for name, value in (
+        ("ike-init-out-req", "1"),
+        ("ike-init-in-resp", "1"),
+        ("ike-auth-out-req", "1"),
+        ("ike-auth-in-resp", "1"),
+        ("create-child-out-req", "1"),
+        ("create-child-in-resp", "1"),
+    ):
+        assert re.search(rf"^  {name}\s+: {value}$", counters, re.M), (name, counters)
+    assert "c:" in swanctl("--counters", "--name", "c")
 
     # trap policy: install, list, uninstall
     assert "install completed successfully" in swanctl("--install", "--child", "net2")
@@ -205,7 +253,15 @@ def test_swanctl_drives_an_empty_petrel(lab: Lab) -> None:
     assert "uninstall completed successfully" in swanctl("--uninstall", "--child", "net2")
     assert swanctl("--list-pols").strip() == ""
 
-    assert "terminate completed successfully" in swanctl("--terminate", "--ike", "c")
+    # a Child SA alone, then the IKE SA, each printing its streamed log lines
+    terminated = swanctl("--terminate", "--child", "net")
+    assert re.search(r"^\[IKE\] CHILD_SA net\{\d+\} down", terminated, re.M), terminated
+    assert "terminate completed successfully" in terminated
+    assert wait_for(lambda: "net" not in sas(swanctl("--list-sas"))["c"]["children"], 10, 0.3)
+    assert sas(swanctl("--list-sas"))["c"]["state"] == "ESTABLISHED"
+    terminated = swanctl("--terminate", "--ike", "c")
+    assert re.search(r"^\[IKE\] IKE SA \d+ \(c\) down", terminated, re.M), terminated
+    assert "terminate completed successfully" in terminated
     assert wait_for(lambda: "c" not in sas(swanctl("--list-sas")), 10, 0.3)
     assert wait_for(lambda: "c:" not in charon.list_sas(), 10, 0.3)
 
@@ -278,8 +334,10 @@ def test_vici_python_package_against_petrel(lab: Lab) -> None:
             }
         )
         assert session.get_conns() == {"conns": [b"c"]}
-        for _log in session.initiate({"child": "net", "timeout": "20000"}):
-            pass
+        logs = list(session.initiate({"child": "net", "timeout": "20000"}))
+        # the control-log lines the package yields while initiate runs, charon's keys
+        assert logs and all(set(m) >= {"group", "level", "msg"} for m in logs), logs
+        assert any(b"initiating to" in m["msg"] and m["ikesa-name"] == b"c" for m in logs)
         listed = list(session.list_sas())
         assert len(listed) == 1 and listed[0]["c"]["state"] == b"ESTABLISHED"
         child = next(iter(listed[0]["c"]["child-sas"].values()))

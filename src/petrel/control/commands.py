@@ -1,73 +1,95 @@
 """The daemon's VICI commands (strongSwan's names and message shapes, see reference/vici.md).
 
-version, stats, list-sas, list-conns, get-conns, initiate, terminate, rekey; events ike-updown
-and child-updown are broadcast to registered clients.  Run-time configuration (load-conn,
-credentials, trap policies, counters, …) is in :mod:`.runtime`.
+version, stats, list-sas, list-conns, get-conns, initiate, terminate, rekey; the ``log`` and
+``control-log`` events (:mod:`.logstream`) and the SA events (:mod:`.events`).  Run-time
+configuration (load-conn, credentials, trap policies, counters, …) is in :mod:`.runtime`.
+Every handler reads and acts through :class:`~petrel.control.api.ControlHost` only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import os
 import platform
 import time
-from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from .. import __version__
 from ..ike import events as ev
-from ..ike.negotiation import Algorithms
-from ..ike.sa import ChildSa, IkeSa
-from ..wire.registry import EncrId, IntegId, KeId, PrfId, name_of
+from ..wire.registry import name_of
+from .api import ControlHost
+from .events import SaEvents
+from .format import algorithm_fields, ike_info
+from .logstream import LevelBoost, LogLine, RecordContext, ViciLogHandler
 from .runtime import RuntimeCommands, connection_info
 from .server import Emitter, ViciServer
 
-if TYPE_CHECKING:
-    from ..daemon import Daemon
+__all__ = ["ControlCommands", "algorithm_fields"]
+
+log = logging.getLogger("petrel.control")
 
 Message = Mapping[str, Any]
-
-# strongSwan spells some algorithm names differently from the IANA registry.
-_KE_NAMES = {KeId.CURVE25519: "CURVE_25519", KeId.CURVE448: "CURVE_448"}
-_ENCR_NAMES = {EncrId.NULL_AUTH_AES_GMAC: "NULL_AES_GMAC"}
 
 
 def _key(reason: str) -> str:
     return reason.replace(" ", "-").replace("'", "")
 
 
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
+def _int(value: Any, default: int) -> int:
+    if not isinstance(value, str) or not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        return default
 
 
-def algorithm_fields(alg: Algorithms) -> dict[str, str]:
-    """encr-alg, encr-keysize, integ-alg, prf-alg, dh-group as strongSwan reports them."""
-    encr = EncrId(alg.encr.id) if alg.encr.id in EncrId._value2member_map_ else alg.encr.id
-    out = {"encr-alg": _ENCR_NAMES.get(encr, name_of(alg.encr.id, EncrId))}  # type: ignore[call-overload]
-    if alg.encr.key_bits:
-        out["encr-keysize"] = str(alg.encr.key_bits)
-    if alg.integ is not None:
-        out["integ-alg"] = name_of(alg.integ.id, IntegId)
-    if alg.prf is not None:
-        out["prf-alg"] = "PRF_" + name_of(alg.prf.id, PrfId)
-    if alg.ke is not None:
-        out["dh-group"] = _KE_NAMES.get(alg.ke, alg.ke.name)
-    return out
+def _name(message: Message, key: str) -> str | None:
+    """A name-valued key: a string, or absent (a list or section there is no name)."""
+    value = message.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _bool(value: Any) -> bool:
+    return str(value).lower() in ("yes", "true", "1", "enabled")
+
+
+@dataclass
+class _LogTap:
+    """A command's control-log: lines of ``ike_ids`` up to ``level``, to ``emitter``.
+
+    While the IKE SA is not known yet (the synchronous start of an initiation), lines are kept
+    in ``pending`` and sent once it is."""
+
+    emitter: Emitter
+    level: int
+    boost: int | None = None  # LevelBoost token while the daemon logs less than ``level``
+    ike_ids: set[int] | None = None
+    pending: list[LogLine] = field(default_factory=list)
+
+
+_MAX_PENDING = 256
 
 
 class ControlCommands:
-    """Binds VICI command handlers to a running :class:`petrel.daemon.Daemon`."""
+    """Binds the VICI command handlers to a :class:`ControlHost` (the running daemon)."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, host: ControlHost) -> None:
+        self.host = host
         self.server: ViciServer | None = None
         self._waiters: list[tuple[int, str | None, asyncio.Future[str | None]]] = []
-        self._down_waiters: dict[int, asyncio.Future[None]] = {}
-        self.runtime = RuntimeCommands(daemon)
+        self._down_waiters: dict[tuple[int, int | None], asyncio.Future[None]] = {}
+        self._taps: list[_LogTap] = []
+        self._boost: LevelBoost | None = None
+        self.runtime = RuntimeCommands(host)
+        self.sa_events = SaEvents(host, self._broadcast)
 
-    async def start(self, path: str) -> ControlCommands:
-        commands = {
+    def commands(self) -> dict[str, Any]:
+        return {
             "version": self.version,
             "stats": self.stats,
             "list-sas": self.list_sas,
@@ -78,8 +100,10 @@ class ControlCommands:
             "rekey": self.rekey,
             **self.runtime.commands(),
         }
+
+    async def start(self, path: str) -> ControlCommands:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self.server = ViciServer(path, commands)
+        self.server = ViciServer(path, self.commands())
         await self.server.start()
         return self
 
@@ -87,31 +111,49 @@ class ControlCommands:
         if self.server is not None:
             await self.server.close()
 
+    def log_handler(self, context: RecordContext | None = None) -> ViciLogHandler:
+        """The handler the daemon attaches to the ``petrel`` logger (``context``: its log
+        set-up's reading of a record's group, level and IKE SA, if it has one)."""
+        loop = asyncio.get_running_loop()
+        handler = ViciLogHandler(
+            self.on_log,
+            self._log_wanted,
+            self.sa_events.child_owner,
+            loop.call_soon_threadsafe,
+            context,
+        )
+        self._boost = LevelBoost(handler)
+        return handler
+
     # ---------------------------------------------------------------- engine events
 
     def on_event(self, event: ev.Event) -> None:
-        """Complete waiting commands and broadcast up/down events."""
+        """Complete waiting commands, count, and raise the SA events."""
         self.runtime.on_event(event)
+        self.sa_events.on_event(event)
         if isinstance(event, ev.ChildSaUp):
             self._settle(event.ike_id, event.name, None)
-            self._broadcast(
-                "child-updown", {"up": "yes", event.name: {"uniqueid": str(event.child_id)}}
-            )
         elif isinstance(event, ev.ChildSaDown):
-            self._broadcast("child-updown", {event.name: {"uniqueid": str(event.child_id)}})
+            self._down(event.ike_id, event.child_id)
         elif isinstance(event, ev.IkeSaUp):
             self._settle(event.ike_id, None, None)
-            self._broadcast(
-                "ike-updown", {"up": "yes", event.name: {"uniqueid": str(event.ike_id)}}
-            )
         elif isinstance(event, ev.IkeSaDown):
             self._settle(event.ike_id, "*", f"IKE SA down: {event.reason}")
-            waiter = self._down_waiters.pop(event.ike_id, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            self._broadcast("ike-updown", {event.name: {"uniqueid": str(event.ike_id)}})
+            self._down(event.ike_id, None)
+            for (ike_id, child_id), _ in list(self._down_waiters.items()):
+                if ike_id == event.ike_id:
+                    self._down(ike_id, child_id)
+        elif isinstance(event, ev.IkeSaRekeyed):
+            for tap in self._taps:  # the initiation's log follows its IKE SA
+                if tap.ike_ids is not None and event.old_ike_id in tap.ike_ids:
+                    tap.ike_ids.add(event.new_ike_id)
         elif isinstance(event, ev.NegotiationFailed):
             self._settle(event.ike_id, "*", f"{name_of(event.notify)}: {event.detail}")
+
+    def _down(self, ike_id: int, child_id: int | None) -> None:
+        waiter = self._down_waiters.pop((ike_id, child_id), None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _settle(self, ike_id: int, child: str | None, error: str | None) -> None:
         """Resolve initiate waiters for ``ike_id``: child None = IKE SA up, "*" = any failure."""
@@ -127,6 +169,61 @@ class ControlCommands:
         if self.server is not None:
             self.server.broadcast(event, message)
 
+    # ---------------------------------------------------------------- log events
+
+    def _log_wanted(self) -> bool:
+        return bool(self._taps) or (self.server is not None and self.server.listening("log"))
+
+    def on_log(self, line: LogLine) -> None:
+        """A log line: ``log`` to registered clients (charon's vici logger sends levels ≤ 1),
+        ``control-log`` to the commands following its IKE SA."""
+        name = self.sa_events.ike_name(line.ike_id) if line.ike_id is not None else None
+        if line.level <= 1 and self.server is not None and self.server.listening("log"):
+            message: dict[str, Any] = {
+                "group": line.group,
+                "level": str(line.level),
+                "thread": str(line.thread),
+            }
+            if line.ike_id is not None:
+                message["ikesa-name"] = name or ""
+                message["ikesa-uniqueid"] = str(line.ike_id)
+            message["msg"] = line.msg
+            self.server.broadcast("log", message)
+        for tap in self._taps:
+            if line.ike_id is None or line.level > tap.level:
+                continue
+            if tap.ike_ids is None:
+                if len(tap.pending) < _MAX_PENDING:
+                    tap.pending.append(line)
+            elif line.ike_id in tap.ike_ids:
+                tap.emitter.emit_nowait("control-log", _control_log(line, name))
+
+    def _tap(self, emitter: Emitter, message: Message) -> _LogTap | None:
+        """charon logs to the client only when it waits (timeout ≥ 0) and registered."""
+        if _int(message.get("timeout"), 0) < 0 or not emitter.registered("control-log"):
+            return None
+        tap = _LogTap(emitter, _int(message.get("loglevel"), 1))
+        if self._boost is not None:
+            tap.boost = self._boost.acquire(tap.level)
+        self._taps.append(tap)
+        return tap
+
+    def _follow(self, tap: _LogTap | None, ike_ids: set[int]) -> None:
+        if tap is None:
+            return
+        tap.ike_ids = ike_ids
+        for line in tap.pending:
+            if line.ike_id in ike_ids:
+                name = self.sa_events.ike_name(line.ike_id) if line.ike_id is not None else None
+                tap.emitter.emit_nowait("control-log", _control_log(line, name))
+        tap.pending.clear()
+
+    def _untap(self, tap: _LogTap | None) -> None:
+        if tap is not None and tap in self._taps:
+            self._taps.remove(tap)
+            if tap.boost is not None and self._boost is not None:
+                self._boost.release(tap.boost)
+
     # ---------------------------------------------------------------- commands
 
     async def version(self, message: Message, emitter: Emitter) -> Message:
@@ -140,9 +237,9 @@ class ControlCommands:
         }
 
     async def stats(self, message: Message, emitter: Emitter) -> Message:
-        daemon = self.daemon
-        sas = daemon.engine.ike_sas()
-        running = int(daemon.now() - daemon.started_at)
+        host = self.host
+        sas = host.ike_sas()
+        running = int(host.uptime())
         since = time.strftime("%b %d %H:%M:%S %Y", time.localtime(time.time() - running))
         return {
             "uptime": {"running": f"{running} seconds", "since": since},
@@ -152,155 +249,117 @@ class ControlCommands:
                 "active": {"critical": "0", "high": "0", "medium": "0", "low": "0"},
             },
             "queues": {"critical": "0", "high": "0", "medium": "0", "low": "0"},
-            "scheduled": "1" if daemon.engine.next_timer() is not None else "0",
+            "scheduled": "1" if host.has_timers() else "0",
             "ikesas": {
                 "total": str(len(sas)),
-                "half-open": str(sum(1 for sa in sas if sa.established_at is None)),
+                "half-open": str(sum(1 for sa in sas if sa.established is None)),
             },
             "plugins": ["petrel-userspace-esp"],
-            "drops": self._drops(),
-        }
-
-    def _drops(self) -> dict[str, Any]:
-        """Dropped input by reason: IKE messages, and ESP/data-plane packets (Petrel extension)."""
-        dataplane = self.daemon.dataplane
-        esp = dataplane.drop_counts() if dataplane is not None else Counter()
-        return {
-            "ike": {_key(k): str(v) for k, v in self.daemon.engine.drops.counts.items()},
-            "esp": {_key(k): str(v) for k, v in esp.items() if v},
+            "drops": {  # dropped input by reason (Petrel extension)
+                "ike": {_key(k): str(v) for k, v in host.ike_drops().items()},
+                "esp": {_key(k): str(v) for k, v in host.esp_drops().items() if v},
+            },
         }
 
     async def list_sas(self, message: Message, emitter: Emitter) -> Message:
-        wanted_ike = message.get("ike")
-        wanted_id = message.get("ike-id")
-        for sa in self.daemon.engine.ike_sas():
-            if wanted_ike and sa.name != wanted_ike:
+        """One ``list-sa`` per IKE SA matching ike/ike-id; child/child-id select which of
+        its Child SAs are listed (vici_query.c list_sas)."""
+        ike, child = _name(message, "ike"), _name(message, "child")
+        ike_id, child_id = _int(message.get("ike-id"), 0), _int(message.get("child-id"), 0)
+        for sa in self.host.ike_sas():
+            if (ike and sa.name != ike) or (ike_id and sa.ike_id != ike_id):
                 continue
-            if wanted_id and str(sa.ike_id) != str(wanted_id):
-                continue
-            await emitter.emit("list-sa", {sa.name: self._ike_sa_info(sa)})
+            if child or child_id:
+                kept = tuple(
+                    c
+                    for c in sa.children
+                    if not (child and c.name != child) and not (child_id and c.child_id != child_id)
+                )
+                sa = dataclasses.replace(sa, children=kept)
+            await emitter.emit("list-sa", {sa.name: ike_info(sa)})
         return {}
 
-    def _ike_sa_info(self, sa: IkeSa) -> dict[str, Any]:
-        now = self.daemon.now()
-        info: dict[str, Any] = {
-            "uniqueid": str(sa.ike_id),
-            "version": "2",
-            "state": sa.state.label,
-            "local-host": sa.local[0],
-            "local-port": str(sa.local[1]),
-            "local-id": sa.local_id,
-            "remote-host": sa.remote[0],
-            "remote-port": str(sa.remote[1]),
-            "remote-id": sa.remote_id,
-            "initiator": _yes(sa.initiator),
-            "initiator-spi": sa.spi_i.hex(),
-            "responder-spi": sa.spi_r.hex(),
-            "nat-local": _yes(sa.nat_local),
-            "nat-remote": _yes(sa.nat_remote),
-            "nat-fake": _yes(sa.nat_fake),
-            "nat-any": _yes(sa.encap),
-        }
-        if sa.algorithms is not None:
-            info.update(algorithm_fields(sa.algorithms))
-        if sa.established_at is not None:
-            info["established"] = str(int(now - sa.established_at))
-        info["child-sas"] = {
-            f"{child.config.name}-{child.child_id}": self._child_info(sa, child, now)
-            for child in sa.children.values()
-        }
-        return info
-
-    def _child_info(self, sa: IkeSa, child: ChildSa, now: float) -> dict[str, Any]:
-        dataplane = self.daemon.dataplane
-        installed = dataplane.children.get(child.child_id) if dataplane else None
-        state = child.state
-        if installed is None and state != "DELETING":
-            state = "INSTALLING"  # negotiated, but the data plane does not carry it (yet)
-        info: dict[str, Any] = {
-            "name": child.config.name,
-            "uniqueid": str(child.child_id),
-            "reqid": str(child.child_id),
-            "state": state,
-            "mode": child.config.mode.upper(),
-            "protocol": "ESP",
-            "encap": _yes(sa.encap),
-            "spi-in": f"{child.spi_in:08x}",
-            "spi-out": f"{child.spi_out:08x}",
-            "install-time": str(int(now - child.installed_at)),
-            "local-ts": [str(s) for s in child.local_ts],
-            "remote-ts": [str(s) for s in child.remote_ts],
-        }
-        info.update(algorithm_fields(child.algorithms))
-        info.pop("prf-alg", None)
-        if child.algorithms.esn:
-            info["esn"] = "1"  # charon sends the key only with ESN; swanctl tests presence
-        if installed is not None:
-            inbound, outbound = installed.inbound.counters, installed.outbound.counters
-            info.update(
-                {
-                    "bytes-in": str(inbound.octets),
-                    "packets-in": str(inbound.packets),
-                    "bytes-out": str(outbound.octets),
-                    "packets-out": str(outbound.packets),
-                    "dropped-in": str(installed.inbound.drops.total + installed.policy_drops),
-                }
-            )
-            if inbound.last_use:
-                info["use-in"] = str(int(now - inbound.last_use))
-            if outbound.last_use:
-                info["use-out"] = str(int(now - outbound.last_use))
-        return info
-
     async def list_conns(self, message: Message, emitter: Emitter) -> Message:
-        wanted = message.get("ike")
-        for conn in list(self.daemon.config.connections.values()):
+        wanted = _name(message, "ike")
+        for conn in list(self.host.connections().values()):
             if wanted and conn.name != wanted:
                 continue
             await emitter.emit("list-conn", {conn.name: connection_info(conn)})
         return {}
 
     async def get_conns(self, message: Message, emitter: Emitter) -> Message:
-        return {"conns": list(self.daemon.config.connections)}
+        return {"conns": list(self.host.connections())}
 
     async def initiate(self, message: Message, emitter: Emitter) -> Message:
-        child = message.get("child")
-        ike = message.get("ike")
-        timeout_ms = int(message.get("timeout", 0) or 0)
+        """charon's vici_control initiate: waits ``timeout`` ms (0 for ever, < 0 not at all),
+        streaming the IKE SA's log lines up to ``loglevel`` as ``control-log`` meanwhile."""
+        child = _name(message, "child")
+        ike = _name(message, "ike")
+        if not child and not ike:
+            return {"success": "no", "errmsg": "missing configuration name"}
+        kind, what = ("CHILD_SA", str(child)) if child else ("IKE_SA", str(ike))
+        log.info("vici initiate %s '%s'", kind, what)
+        timeout_ms = _int(message.get("timeout"), 0)
+        tap = self._tap(emitter, message)
         try:
-            if child:
-                ike_id = self.daemon.initiate_child(str(child))
-            elif ike:
-                ike_id = self.daemon.initiate(str(ike), None)
-            else:
-                return {"success": "no", "errmsg": "missing configuration name"}
-        except (KeyError, ValueError, OSError) as exc:
-            return {"success": "no", "errmsg": str(exc).strip("'\"")}
-        if timeout_ms < 0:
+            try:
+                conn = self.host.connections().get(str(ike)) if ike else None
+                if ike and (conn is None or (child and child not in conn.children)):
+                    return {"success": "no", "errmsg": f"{kind} config '{what}' not found"}
+                if child:
+                    ike_id = (
+                        self.host.initiate(str(ike), what)
+                        if ike
+                        else self.host.initiate_child(what)
+                    )
+                else:
+                    ike_id = self.host.initiate(what, None)
+            except KeyError:
+                return {"success": "no", "errmsg": f"{kind} config '{what}' not found"}
+            except (ValueError, OSError) as exc:
+                return {"success": "no", "errmsg": f"establishing {kind} '{what}' failed: {exc}"}
+            if timeout_ms < 0:
+                return {"success": "yes"}
+            self._follow(tap, {ike_id})
+            future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append((ike_id, str(child) if child else None, future))
+            try:
+                error = await asyncio.wait_for(future, timeout_ms / 1000 if timeout_ms else None)
+            except TimeoutError:
+                return {
+                    "success": "no",
+                    "errmsg": f"{kind} '{what}' not established after {timeout_ms}ms",
+                }
+            finally:
+                self._waiters = [w for w in self._waiters if w[2] is not future]
+            if error is not None:
+                return {"success": "no", "errmsg": f"establishing {kind} '{what}' failed"}
             return {"success": "yes"}
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((ike_id, str(child) if child else None, future))
-        try:
-            error = await asyncio.wait_for(future, timeout_ms / 1000 if timeout_ms else None)
-        except TimeoutError:
-            return {"success": "no", "errmsg": "initiation timed out"}
-        if error is not None:
-            return {"success": "no", "errmsg": f"establishing CHILD_SA failed: {error}"}
-        return {"success": "yes"}
+        finally:
+            self._untap(tap)
 
     async def terminate(self, message: Message, emitter: Emitter) -> Message:
-        ike = message.get("ike")
-        child = message.get("child")
-        ike_id = message.get("ike-id")
-        targets = []
-        for sa in self.daemon.engine.ike_sas():
-            if ike_id and str(sa.ike_id) != str(ike_id):
-                continue
-            if ike and sa.name != ike:
-                continue
-            if child and not any(c.config.name == child for c in sa.children.values()):
-                continue
-            targets.append(sa.ike_id)
+        """charon's terminate: IKE SAs by ike/ike-id, or Child SAs by child/child-id (of
+        ike/ike-id); waits ``timeout`` ms (0 for ever, < 0 not at all) for each to go."""
+        ike, child = _name(message, "ike"), _name(message, "child")
+        ike_id, child_id = _int(message.get("ike-id"), 0), _int(message.get("child-id"), 0)
+        if not (ike or child or ike_id or child_id):
+            return {"success": "no", "errmsg": "missing terminate selector"}
+        log.info("vici terminate %s", _selector(child, child_id, ike, ike_id))
+        if _bool(message.get("force", "no")):
+            return {"success": "no", "errmsg": "force (no Delete exchange) is not supported"}
+        targets: list[tuple[int, int | None]] = []
+        for sa in self.host.ike_sas():
+            if child or child_id:
+                if (ike and sa.name != ike) or (ike_id and sa.ike_id != ike_id):
+                    continue
+                targets.extend(
+                    (sa.ike_id, c.child_id)
+                    for c in sa.children
+                    if not (child and c.name != child) and not (child_id and c.child_id != child_id)
+                )
+            elif (ike and sa.name == ike) or (ike_id and sa.ike_id == ike_id):
+                targets.append((sa.ike_id, None))
         if not targets:
             return {
                 "success": "no",
@@ -308,43 +367,83 @@ class ControlCommands:
                 "terminated": "0",
                 "errmsg": "no matching SAs to terminate found",
             }
+        timeout_ms = _int(message.get("timeout"), 0)
+        tap = self._tap(emitter, message)
+        self._follow(tap, {i for i, _ in targets})
         loop = asyncio.get_running_loop()
-        waiters = {i: loop.create_future() for i in targets}
+        waiters = {target: loop.create_future() for target in targets}
         self._down_waiters.update(waiters)
-        self.daemon.terminate(targets)
-        timeout_ms = int(message.get("timeout", 0) or 0)
-        done, _pending = await asyncio.wait(
-            list(waiters.values()), timeout=timeout_ms / 1000 if timeout_ms > 0 else 10.0
-        )
-        return {"success": "yes", "matches": str(len(targets)), "terminated": str(len(done))}
+        try:
+            for ike_sa, child_sa in targets:
+                if child_sa is None:
+                    self.host.terminate([ike_sa])
+                else:
+                    self.host.delete_child(ike_sa, child_sa)
+            if timeout_ms < 0:
+                done = len(targets)
+            else:
+                finished, _ = await asyncio.wait(
+                    list(waiters.values()), timeout=timeout_ms / 1000 if timeout_ms else None
+                )
+                done = len(finished)
+        finally:
+            self._untap(tap)
+            for target in targets:
+                self._down_waiters.pop(target, None)
+        reply = {"success": "yes", "matches": str(len(targets)), "terminated": str(done)}
+        if done < len(targets):
+            reply["success"] = "no"
+            reply["errmsg"] = (
+                "terminating SA failed"
+                if len(targets) == 1
+                else "not all matching SAs could be terminated"
+            )
+        return reply
 
     async def rekey(self, message: Message, emitter: Emitter) -> Message:
         """Rekey Child SAs (child/child-id) or IKE SAs (ike/ike-id); ``reauth`` for IKE."""
-        engine = self.daemon.engine
-        now = self.daemon.now()
-        child = message.get("child")
-        child_id = message.get("child-id")
-        ike = message.get("ike")
-        ike_id = message.get("ike-id")
-        reauth = str(message.get("reauth", "no")).lower() in ("yes", "true", "1")
+        child, ike = _name(message, "child"), _name(message, "ike")
+        child_id, ike_id = _int(message.get("child-id"), 0), _int(message.get("ike-id"), 0)
+        if not (ike or child or ike_id or child_id):
+            return {"success": "no", "errmsg": "missing rekey selector"}
+        reauth = _bool(message.get("reauth", "no"))
+        log.info("vici rekey %s", _selector(child, child_id, ike, ike_id))
         matches = 0
-        for sa in engine.ike_sas():
-            if sa.rekeyed_to is not None:
-                continue
+        for sa in self.host.ike_sas():
+            if sa.state in ("DELETING", "DESTROYING"):
+                continue  # being deleted, or replaced by a rekeyed IKE SA
             if child or child_id:
-                for c in list(sa.children.values()):
-                    if (child and c.config.name != child) or (
-                        child_id and str(c.child_id) != str(child_id)
-                    ):
+                if (ike and sa.name != ike) or (ike_id and sa.ike_id != ike_id):
+                    continue
+                for c in sa.children:
+                    if (child and c.name != child) or (child_id and c.child_id != child_id):
                         continue
-                    matches += engine.rekey_child(sa.ike_id, c.child_id, now)
-            elif (ike and sa.name == ike) or (ike_id and str(sa.ike_id) == str(ike_id)):
-                if reauth:
-                    engine.reauthenticate(sa.ike_id, now)
-                    matches += 1
-                else:
-                    matches += engine.rekey_ike(sa.ike_id, now)
-        self.daemon.flush()
+                    matches += self.host.rekey_child(sa.ike_id, c.child_id)
+            elif (ike and sa.name == ike) or (ike_id and sa.ike_id == ike_id):
+                matches += self.host.rekey_ike(sa.ike_id, reauth)
         if not matches:
             return {"success": "no", "matches": "0", "errmsg": "no matching SAs to rekey found"}
         return {"success": "yes", "matches": str(matches)}
+
+
+def _selector(child: Any, child_id: int, ike: Any, ike_id: int) -> str:
+    """charon's "CHILD_SA 'net' of IKE_SA 'c' #3" wording of a terminate/rekey selector."""
+
+    def one(name: Any, number: int) -> str:
+        return " ".join(
+            p for p in (f"'{name}'" if name else "", f"#{number}" if number else "") if p
+        )
+
+    child_sel, ike_sel = one(child, child_id), one(ike, ike_id)
+    parts = [f"CHILD_SA {child_sel}" if child_sel else "", f"IKE_SA {ike_sel}" if ike_sel else ""]
+    return " of ".join(p for p in parts if p)
+
+
+def _control_log(line: LogLine, name: str | None) -> dict[str, str]:
+    """vici_control.c log_vici: group, level, ikesa-name, ikesa-uniqueid, msg."""
+    out = {"group": line.group, "level": str(line.level)}
+    if line.ike_id is not None:
+        out["ikesa-name"] = name or ""
+        out["ikesa-uniqueid"] = str(line.ike_id)
+    out["msg"] = line.msg
+    return out

@@ -20,9 +20,8 @@ vici_cred.c, vici_query.c, vici_control.c), so that Debian's ``swanctl --load-al
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config.vici_conf import (
     ViciConfigError,
@@ -44,10 +43,9 @@ from ..ike import events as ev
 from ..logsetup import reload_log_levels
 from ..policy.connection import AuthConfig, Connection, SharedSecret
 from ..wire.registry import EncrId, IntegId, KeId, PrfId
+from .api import ControlHost
+from .counters import COUNTER_NAMES, Counters
 from .server import Emitter
-
-if TYPE_CHECKING:
-    from ..daemon import Daemon
 
 log = logging.getLogger("petrel.control")
 
@@ -119,77 +117,6 @@ class ViciCredentials:
 
     def secrets(self, base: Iterable[SharedSecret]) -> tuple[SharedSecret, ...]:
         return (*base, *(secret for _unique, secret in self.shared))
-
-
-# ------------------------------------------------------------------------------ counters
-
-COUNTER_NAMES = (
-    "ike-rekey-init",
-    "ike-rekey-resp",
-    "child-rekey",
-    "invalid",
-    "invalid-spi",
-)
-"""The counters of charon's counters plugin (vici_counter_type_names) that Petrel keeps:
-IKE SA rekeyings we initiated and answered, completed Child SA rekeyings, IKE messages dropped
-as malformed or invalid, and IKE messages for an unknown SPI.  Per-exchange message counts
-(``ike-init-in-req`` …) are not kept and not reported."""
-
-_INVALID_SPI = "message for an unknown IKE SA"
-_INVALID_PREFIXES = ("malformed", "invalid", "IKE_SA_INIT request without", "request without")
-_INVALID_ALSO = ("IKE_SA_INIT response without SA, KE or Nonce", "response without an SK payload")
-
-
-def _is_invalid(reason: str) -> bool:
-    return reason.startswith(_INVALID_PREFIXES) or reason in _INVALID_ALSO
-
-
-class Counters:
-    """charon's counters: global and per connection name; reset keeps a baseline."""
-
-    def __init__(self, drops: Callable[[], Mapping[str, int]]) -> None:
-        self._drops = drops  # the engine's dropped-input counts by reason
-        self._global: Counter[str] = Counter()
-        self._by_conn: dict[str, Counter[str]] = {}
-        self._baseline: Counter[str] = Counter()
-
-    def count(self, name: str, conn: str | None) -> None:
-        self._global[name] += 1
-        if conn:
-            self._by_conn.setdefault(conn, Counter())[name] += 1
-
-    def _engine_counts(self) -> Counter[str]:
-        counts: Counter[str] = Counter()
-        for reason, number in self._drops().items():
-            if reason == _INVALID_SPI:
-                counts["invalid-spi"] += number
-            elif _is_invalid(reason):
-                counts["invalid"] += number
-        return counts
-
-    def get(self, conn: str | None) -> dict[str, str] | None:
-        if conn:
-            counts = self._by_conn.get(conn)
-            if counts is None:
-                return None
-        else:
-            counts = self._global + self._engine_counts()
-            counts.subtract(self._baseline)
-        return {name: str(max(counts[name], 0)) for name in COUNTER_NAMES}
-
-    def names(self) -> list[str]:
-        return list(self._by_conn)
-
-    def reset(self, conn: str | None) -> None:
-        if conn:
-            self._by_conn.pop(conn, None)
-        else:
-            self._global.clear()
-            self._baseline = self._engine_counts()
-
-    def reset_all(self) -> None:
-        self._by_conn.clear()
-        self.reset(None)
 
 
 # ------------------------------------------------------------------------------ list-conns
@@ -320,10 +247,10 @@ def _bool(value: Any) -> bool:
 class RuntimeCommands:
     """The run-time configuration commands of one daemon."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, host: ControlHost) -> None:
+        self.host = host
         self.creds = ViciCredentials()
-        self.counters = Counters(lambda: daemon.engine.drops.counts)
+        self.counters = Counters(host.ike_drops, host.message_counts)
 
     def commands(self) -> dict[str, Callable[[Message, Emitter], Any]]:
         table: dict[str, Callable[[Message, Emitter], Any]] = {
@@ -367,15 +294,12 @@ class RuntimeCommands:
         if isinstance(event, ev.ChildSaDown) and event.reason == "rekeyed":
             self.counters.count("child-rekey", self._conn_of(event.ike_id))
         elif isinstance(event, ev.IkeSaRekeyed):
-            new = next(
-                (s for s in self.daemon.engine.ike_sas() if s.ike_id == event.new_ike_id), None
-            )
+            new = self.host.ike_sa(event.new_ike_id)
             ours = new is not None and new.initiator
             self.counters.count("ike-rekey-init" if ours else "ike-rekey-resp", event.name)
 
     def _conn_of(self, ike_id: int) -> str | None:
-        sa = next((s for s in self.daemon.engine.ike_sas() if s.ike_id == ike_id), None)
-        return sa.name if sa is not None else None
+        return self.host.ike_name(ike_id)
 
     # ---------------------------------------------------------------- connections
 
@@ -386,7 +310,7 @@ class RuntimeCommands:
             log.warning("load-conn refused: %s", exc)
             return _reply(str(exc))
         for conn in conns:
-            self.daemon.load_connection(conn)
+            self.host.load_connection(conn)
         if conns:
             self._apply_credentials()
         return _reply()
@@ -395,7 +319,7 @@ class RuntimeCommands:
         name = message.get("name")
         if not name:
             return _reply("unload: missing connection name")
-        if not self.daemon.unload_connection(str(name)):
+        if not self.host.unload_connection(str(name)):
             return _reply(f"unload: connection '{name}' not found")
         self._apply_credentials()
         return _reply()
@@ -403,9 +327,9 @@ class RuntimeCommands:
     # ---------------------------------------------------------------- credentials
 
     def _apply_credentials(self) -> None:
-        config = self.daemon.config
-        store = self.creds.store(config.credentials, config.connections.values())
-        self.daemon.set_credentials(store, self.creds.secrets(config.secrets))
+        base, secrets = self.host.config_credentials()
+        store = self.creds.store(base, self.host.connections().values())
+        self.host.set_credentials(store, self.creds.secrets(secrets))
 
     async def load_shared(self, message: Message, emitter: Emitter) -> Message:
         try:
@@ -493,7 +417,7 @@ class RuntimeCommands:
             wanted = parse_identity(str(subject)) if subject else None
         except ValueError:
             return {}
-        store = self.daemon.engine.auth.store
+        store = self.host.credential_store()
 
         def has_key(public: PublicKey) -> dict[str, str]:
             found = any(k.public == public for k in store.private_keys)
@@ -565,15 +489,16 @@ class RuntimeCommands:
         if message.get("trap") is None:
             return {}
         ike, child = message.get("ike"), message.get("child")
-        for conn, name, local_ts, remote_ts in self.daemon.trap_policies():
+        for policy in self.host.trap_policies():
+            conn, name = policy.connection, policy.child
             if (ike and ike != conn) or (child and child != name):
                 continue
             event = {
                 "child": name,
                 "ike": conn,
                 "mode": "TUNNEL",
-                "local-ts": [str(s) for s in local_ts],
-                "remote-ts": [str(s) for s in remote_ts],
+                "local-ts": [str(s) for s in policy.local_ts],
+                "remote-ts": [str(s) for s in policy.remote_ts],
             }
             await emitter.emit("list-policy", {f"{conn}/{name}": event})
         return {}
@@ -583,14 +508,14 @@ class RuntimeCommands:
         if not child:
             return _reply("missing configuration name")
         ike = message.get("ike")
-        return _reply(self.daemon.install_policy(str(child), str(ike) if ike else None))
+        return _reply(self.host.install_policy(str(child), str(ike) if ike else None))
 
     async def uninstall(self, message: Message, emitter: Emitter) -> Message:
         child = message.get("child")
         if not child:
             return _reply("missing configuration name")
         ike = message.get("ike")
-        if self.daemon.uninstall_policy(str(child), str(ike) if ike else None):
+        if self.host.uninstall_policy(str(child), str(ike) if ike else None):
             return _reply()
         return _reply(f"policy '{child}' not found")
 

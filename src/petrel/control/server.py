@@ -2,8 +2,14 @@
 
 Per connection, packets are handled strictly in order, so one command runs at a time; events
 (:meth:`ViciServer.broadcast`, :class:`Emitter`) may be written at any moment in between,
-each packet in one ``write`` so packets never interleave. A malformed packet closes that
-connection only.
+each packet in one ``write`` so packets never interleave.
+
+Hostile or broken clients disturb only themselves: a malformed packet closes that connection
+(counted, rate-limited log); a segment left incomplete for :data:`STALL_TIMEOUT` seconds, or
+output it does not read for as long, drops the client; a client that disconnects while its
+command runs has that command cancelled (an initiation it asked for goes on, as in charon);
+at most :data:`MAX_CLIENTS` are connected at once, each buffering at most one segment
+(:data:`~petrel.control.vici.MAX_SEGMENT`) and a few queued packets.
 """
 
 from __future__ import annotations
@@ -18,9 +24,18 @@ import stat
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from petrel.control.vici import Message, PacketReader, PacketType, ViciError, encode_packet
+from petrel.control.vici import (
+    MAX_SEGMENT,
+    Message,
+    Packet,
+    PacketReader,
+    PacketType,
+    ViciError,
+    encode_packet,
+)
+from petrel.ratelimit import DropLog
 
-__all__ = ["DEFAULT_EVENTS", "Command", "Emitter", "ViciServer"]
+__all__ = ["DEFAULT_EVENTS", "MAX_CLIENTS", "STALL_TIMEOUT", "Command", "Emitter", "ViciServer"]
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +61,15 @@ DEFAULT_EVENTS: frozenset[str] = frozenset(
 _READ_CHUNK = 64 * 1024
 _ACCEPT_BURST = 64
 _ACCEPT_BACKOFF = 0.1
-_MAX_WRITE_BUFFER = 8 * 1024 * 1024
-"""A client whose unread output exceeds this is a stalled consumer and is dropped."""
+_MAX_WRITE_BUFFER = 2 * MAX_SEGMENT
+"""A client whose unread output exceeds this (two largest packets) is a stalled consumer and is
+dropped: with :data:`MAX_CLIENTS`, the server buffers at most ~200 MiB in all."""
+_MAX_QUEUED = 16
+"""Packets read ahead of the one being handled (then reading pauses: back-pressure)."""
+MAX_CLIENTS = 128
+"""Clients connected at once; more are closed as soon as they are accepted."""
+STALL_TIMEOUT = 30.0
+"""Seconds a client may leave a segment incomplete, or its output unread, before it is dropped."""
 
 
 class _Connection:
@@ -57,6 +79,7 @@ class _Connection:
         self.writer = writer
         self.events: set[str] = set()
         self.closed = False
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def send(self, data: bytes) -> bool:
         """Queue one whole packet; drop the client if it stopped reading. False if closed."""
@@ -70,10 +93,22 @@ class _Connection:
         self.writer.write(data)
         return True
 
+    async def drain(self) -> None:
+        """Wait until the client read its output; drop it if it stalls."""
+        try:
+            await asyncio.wait_for(self.writer.drain(), STALL_TIMEOUT)
+        except TimeoutError:
+            log.warning("vici: dropping client that stopped reading")
+            self.close()
+        except ConnectionError:
+            self.close()
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.writer.close()
+        if not self.gone.done():
+            self.gone.set_result(None)
 
 
 class Emitter:
@@ -95,9 +130,19 @@ class Emitter:
             return False
         if not self._conn.send(encode_packet(PacketType.EVENT, event, message)):
             return False
-        with contextlib.suppress(ConnectionError):
-            await self._conn.writer.drain()
+        await self._conn.drain()
         return True
+
+    def emit_nowait(self, event: str, message: Mapping[str, Any]) -> bool:
+        """Queue an EVENT packet without waiting (from synchronous code such as a log handler);
+        the output bound still applies.  True if queued."""
+        if not self.registered(event):
+            return False
+        try:
+            data = encode_packet(PacketType.EVENT, event, message)
+        except ViciError:
+            return False
+        return self._conn.send(data)
 
 
 Command = Callable[[Message, Emitter], Awaitable[Mapping[str, Any]]]
@@ -123,11 +168,16 @@ class ViciServer:
         self._conns: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._inode: tuple[int, int] | None = None
+        self.drops = DropLog(log)
 
     @property
     def connections(self) -> int:
         """Number of connected clients."""
         return len(self._conns)
+
+    def listening(self, event: str) -> bool:
+        """True when some client registered for ``event``."""
+        return any(event in c.events and not c.closed for c in self._conns)
 
     async def start(self) -> None:
         """Bind and listen. A stale socket file is replaced; a live one raises EADDRINUSE."""
@@ -140,7 +190,7 @@ class ViciServer:
             os.chmod(self.path, self.mode)
             st = os.stat(self.path)
             self._inode = (st.st_dev, st.st_ino)
-            sock.listen(16)
+            sock.listen(MAX_CLIENTS)
             sock.setblocking(False)
         except BaseException:
             sock.close()
@@ -168,7 +218,7 @@ class ViciServer:
 
     def broadcast(self, event: str, message: Mapping[str, Any]) -> int:
         """Send an EVENT to every client registered for ``event``; returns how many got it."""
-        if not any(event in c.events for c in self._conns):
+        if not self.listening(event):
             return 0
         data = encode_packet(PacketType.EVENT, event, message)
         return sum(1 for c in list(self._conns) if event in c.events and c.send(data))
@@ -200,6 +250,10 @@ class ViciServer:
                 loop.remove_reader(self._sock.fileno())
                 loop.call_later(_ACCEPT_BACKOFF, self._resume_accepting)
                 return
+            if len(self._clients) >= MAX_CLIENTS:
+                self.drops.drop("VICI client refused: too many clients", _now())
+                client.close()
+                continue
             client.setblocking(False)
             self._clients.add(client)
             task = asyncio.get_running_loop().create_task(self._client(client))
@@ -228,23 +282,63 @@ class ViciServer:
                 conn.close()
 
     async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
-        packets = PacketReader()
+        """Handle the client's packets in order; a disconnect cancels the running command."""
         emitter = Emitter(conn)
-        while not conn.closed:
-            data = await reader.read(_READ_CHUNK)
-            if not data:
-                return
-            try:
-                batch = packets.feed(data)
-            except ViciError as exc:
-                log.warning("vici: closing client after malformed packet: %s", exc)
-                return
-            for packet in batch:
-                if conn.closed:
+        queue: asyncio.Queue[Packet | None] = asyncio.Queue(_MAX_QUEUED)
+        reading = asyncio.ensure_future(self._read(conn, reader, queue))
+        try:
+            while not conn.closed:
+                packet = await queue.get()
+                if packet is None or conn.closed:
                     return
-                reply = await self._handle(conn, emitter, packet.type, packet.name, packet.message)
+                handling = asyncio.ensure_future(
+                    self._handle(conn, emitter, packet.type, packet.name, packet.message)
+                )
+                await asyncio.wait({handling, conn.gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not handling.done():
+                    handling.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await handling
+                    return
+                reply = handling.result()
                 if reply is not None and conn.send(reply):
-                    await conn.writer.drain()
+                    await conn.drain()
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+
+    async def _read(
+        self,
+        conn: _Connection,
+        reader: asyncio.StreamReader,
+        queue: asyncio.Queue[Packet | None],
+    ) -> None:
+        """Read segments into ``queue``; None (and the connection gone) at EOF or on error."""
+        packets = PacketReader()
+        try:
+            while True:
+                stall = STALL_TIMEOUT if packets.pending else None
+                try:
+                    data = await asyncio.wait_for(reader.read(_READ_CHUNK), stall)
+                except TimeoutError:
+                    self.drops.drop("VICI client stalled mid-message", _now())
+                    return
+                except ConnectionError:
+                    return
+                if not data:
+                    return
+                try:
+                    batch = packets.feed(data)
+                except ViciError as exc:
+                    self.drops.drop("malformed VICI packet, client closed", _now(), str(exc))
+                    return
+                for packet in batch:
+                    await queue.put(packet)
+        finally:
+            conn.close()
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
 
     async def _handle(
         self,
@@ -272,17 +366,23 @@ class ViciServer:
             return encode_packet(PacketType.EVENT_CONFIRM)
         return None  # server-to-client types sent by a client are ignored
 
-    @staticmethod
-    async def _run(name: str, command: Command, message: Message, emitter: Emitter) -> bytes:
+    async def _run(self, name: str, command: Command, message: Message, emitter: Emitter) -> bytes:
+        """The command's response; an exception answers ``success = no`` (counted and logged
+        rate-limited, the traceback at debug level: a client must not flood the log)."""
         try:
             response = await command(message, emitter)
             return encode_packet(PacketType.CMD_RESPONSE, None, response)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("vici: command %s failed", name)
+            self.drops.drop("VICI command failed", _now(), f"{name}: {exc!r}")
+            log.debug("vici: command %s failed", name, exc_info=True)
             failure = {"success": "no", "errmsg": f"{name} failed: {exc}"}
             return encode_packet(PacketType.CMD_RESPONSE, None, failure)
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _remove_stale(path: str) -> None:

@@ -31,6 +31,7 @@ from .auth.exchange import IkeAuth as Authenticators
 from .child_create import ChildCreate, ChildCreateResponder, create_child
 from .child_delete import delete_child
 from .child_rekey import ChildRekeyResponder, is_child_rekey, rekey_child
+from .counters import MessageCounters
 from .fragment import open_fragment
 from .ike_auth import IkeAuth, IkeAuthResponder
 from .ike_delete import delete_ike
@@ -94,6 +95,11 @@ class IkeEngine:
     @property
     def drops(self) -> DropLog:
         return self._ctx.drops
+
+    @property
+    def messages(self) -> MessageCounters:
+        """IKE messages sent and received by exchange (charon's counter names)."""
+        return self._ctx.messages
 
     # ------------------------------------------------------------------ host interface
 
@@ -399,7 +405,7 @@ class IkeEngine:
             return
         header = message.header
         if header.exchange == ExchangeType.IKE_SA_INIT:
-            trace("received", None, header, message.payloads)
+            ctx.trace("received", None, header, message.payloads)
             if header.is_response:
                 self._init_response(data, message, now)
             else:

@@ -95,6 +95,17 @@ class ChildSaDown:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildSaRekeyed:
+    """Child SA ``old_child_id`` was replaced by ``new_child_id`` (RFC 7296 §2.8); its
+    :class:`ChildSaDown` follows."""
+
+    ike_id: int
+    old_child_id: int
+    new_child_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class IkeSaUp:
     ike_id: int
     name: str
@@ -153,6 +164,7 @@ Event = (
     ChildSaUp
     | ChildSaActivated
     | ChildSaDown
+    | ChildSaRekeyed
     | IkeSaUp
     | IkeSaDown
     | IkeSaRekeyed

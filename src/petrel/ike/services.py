@@ -30,6 +30,7 @@ from ..wire.registry import ExchangeType, NotifyType, name_of
 from ..wire.summary import message_summary
 from . import events as ev
 from .auth.exchange import IkeAuth
+from .counters import MessageCounters
 from .fragment import DEFAULT_FRAGMENT_SIZE, fragment_message, ike_payload_limit
 from .keys import child_sa_up
 from .negotiation import algorithms_of
@@ -82,6 +83,7 @@ class IkeServices:
         self.random = random
         self.key_exchanges = key_exchanges or KeyExchanges()
         self.drops = DropLog(log)
+        self.messages = MessageCounters()  # charon's per-exchange counters
         self.sas: dict[int, IkeSa] = {}
         self.by_spi: dict[tuple[bytes, bytes], IkeSa] = {}  # (SPIi, SPIr) once both known
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder, by (SPIi, peer)
@@ -146,7 +148,7 @@ class IkeServices:
     ) -> tuple[bytes, ...]:
         """One SK message, or SKF fragments when both sides support RFC 7383 and it is big."""
         assert sa.sk_out is not None
-        trace("sending", sa, header, payloads)
+        self.trace("sending", sa, header, payloads)
         if not sa.fragmentation:
             return (build_protected(header, payloads, sa.sk_out),)
         version = 6 if ":" in sa.remote[0] else 4
@@ -177,13 +179,21 @@ class IkeServices:
             if result is None:
                 return None
             payloads = result[1]
-        trace("received", sa, message.header, payloads)
+        self.trace("received", sa, message.header, payloads)
         return payloads
 
     def plain(self, sa: IkeSa | None, header: IkeHeader, payloads: Sequence[Payload]) -> bytes:
         """An unprotected message (IKE_SA_INIT, or an error reply outside any SA)."""
-        trace("sending", sa, header, payloads)
+        self.trace("sending", sa, header, payloads)
         return build_plain(header, payloads)
+
+    def trace(
+        self, verb: str, sa: IkeSa | None, header: IkeHeader, payloads: Sequence[Payload]
+    ) -> None:
+        """Log a message at level 2 and count it (once per message, never per fragment)."""
+        trace(verb, sa, header, payloads)
+        conn = sa.connection.name if sa is not None and sa.connection is not None else None
+        self.messages.count(header, verb == "received", conn)
 
     def respond(self, sa: IkeSa, request: IkeHeader, payloads: Sequence[Payload]) -> None:
         assert sa.sk_out is not None
@@ -317,6 +327,11 @@ class IkeServices:
             if successor is not None and not successor.outbound_active:
                 successor.outbound_active = True
                 self.events.append(ev.ChildSaActivated(sa.ike_id, successor.child_id))
+        successor_id = child.replacement or child.peer_rekey
+        if reason == "rekeyed" and successor_id is not None:
+            self.events.append(
+                ev.ChildSaRekeyed(sa.ike_id, child.child_id, successor_id, child.config.name)
+            )
         self.events.append(
             ev.ChildSaDown(
                 sa.ike_id,

@@ -10,12 +10,16 @@ import socket
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from petrel.control import server as server_module
 from petrel.control.client import ViciClient, ViciCommandUnknown, ViciEventUnknown
 from petrel.control.server import Command, Emitter, ViciServer
 from petrel.control.vici import Packet, PacketReader, PacketType, ViciError, encode_packet
@@ -454,3 +458,137 @@ def test_swanctl_version_daemon(server: ServerThread, sock_path: str) -> None:
     out = swanctl(sock_path, "--version", "--daemon")
     assert "petrel" in out
     assert "0.1.0" in out
+
+
+# --------------------------------------------------------------------------- hostile clients
+
+
+def test_stalled_mid_segment_is_dropped(
+    monkeypatch: pytest.MonkeyPatch, server: ServerThread, sock_path: str
+) -> None:
+    monkeypatch.setattr(server_module, "STALL_TIMEOUT", 0.3)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, ViciClient(sock_path) as other:
+        s.settimeout(5)
+        s.connect(sock_path)
+        s.sendall(b"\x00\x00\x01\x00\x00\x07vers")  # 9 of 256 bytes, then nothing
+        assert s.recv(10) == b""  # dropped after the stall timeout
+        assert other.request("version") == VERSION
+    stalled = server.server.drops.counts
+    assert wait_until(lambda: stalled["VICI client stalled mid-message"] == 1)
+
+
+def test_idle_client_between_segments_is_kept(
+    monkeypatch: pytest.MonkeyPatch, server: ServerThread, sock_path: str
+) -> None:
+    monkeypatch.setattr(server_module, "STALL_TIMEOUT", 0.2)
+    with ViciClient(sock_path, timeout=5) as c:
+        time.sleep(0.5)  # nothing half-sent: an idle client is not a stalled one
+        assert c.request("version") == VERSION
+
+
+def test_disconnect_cancels_the_running_command(sock_path: str) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def cmd_forever(message: dict[str, Any], emit: Emitter) -> dict[str, Any]:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return {}
+
+    srv = ServerThread(sock_path, {**COMMANDS, "forever": cmd_forever})
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(sock_path)
+            s.sendall(encode_packet(PacketType.CMD_REQUEST, "forever", {}))
+            assert started.wait(5)
+        assert cancelled.wait(5)
+        assert wait_until(lambda: srv.server.connections == 0)
+        with ViciClient(sock_path, timeout=5) as c:
+            assert c.request("version") == VERSION
+    finally:
+        srv.stop()
+
+
+def test_clients_beyond_the_cap_are_refused(
+    monkeypatch: pytest.MonkeyPatch, server: ServerThread, sock_path: str
+) -> None:
+    monkeypatch.setattr(server_module, "MAX_CLIENTS", 3)
+    held = [ViciClient(sock_path, timeout=5) for _ in range(3)]
+    try:
+        assert all(c.request("version") == VERSION for c in held)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(sock_path)
+            assert s.recv(10) == b""
+        refused = server.server.drops.counts
+        assert wait_until(lambda: refused["VICI client refused: too many clients"] == 1)
+    finally:
+        for c in held:
+            c.close()
+    assert wait_until(lambda: server.server.connections == 0)
+    with ViciClient(sock_path, timeout=5) as c:
+        assert c.request("version") == VERSION
+
+
+def test_emit_nowait_and_listening(server: ServerThread, sock_path: str) -> None:
+    with ViciClient(sock_path, timeout=5) as c:
+        assert not server.server.listening("log")
+        c.register("log")
+        assert wait_until(lambda: server.server.listening("log"))
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_client_not_reading_its_events_is_dropped(server: ServerThread, sock_path: str) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, ViciClient(sock_path) as other:
+        s.settimeout(5)
+        s.connect(sock_path)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(encode_packet(PacketType.EVENT_REGISTER, "log"))
+        assert wait_until(lambda: server.server.listening("log"))
+        big = {"msg": "x" * 60000}
+        sent = 0
+        while server.broadcast("log", big) and sent < 1000:  # never read: dropped at ~1 MiB
+            sent += 1
+        assert 10 < sent < 1000
+        assert other.request("version") == VERSION
+        assert not server.server.listening("log")
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    chunks=st.lists(
+        st.one_of(
+            st.binary(max_size=64),
+            st.builds(  # a well-framed segment of arbitrary contents
+                lambda body: len(body).to_bytes(4, "big") + body, st.binary(min_size=1, max_size=64)
+            ),
+        ),
+        max_size=6,
+    )
+)
+def test_arbitrary_client_bytes_never_disturb_the_server(
+    server: ServerThread, sock_path: str, chunks: list[bytes]
+) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(sock_path)
+        for chunk in chunks:
+            try:
+                s.sendall(chunk)
+            except OSError:  # closed by the server after a malformed packet
+                break
+    with ViciClient(sock_path, timeout=5) as c:
+        assert c.request("version") == VERSION

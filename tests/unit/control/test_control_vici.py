@@ -262,11 +262,13 @@ messages = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(messages)
 def test_message_round_trip(message: dict[str, object]) -> None:
     assert decode_message(encode_message(message)) == message
 
 
+@settings(deadline=None)
 @given(st.sampled_from(list(PacketType)), st.text(alphabet=st.characters(max_codepoint=127)))
 def test_packet_round_trip(ptype: PacketType, name: str) -> None:
     name = name[:255]
@@ -275,7 +277,7 @@ def test_packet_round_trip(ptype: PacketType, name: str) -> None:
     assert PacketReader().feed(seg) == [Packet(ptype, name if ptype.named else None, message)]
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_message_bytes(data: bytes) -> None:
     try:
@@ -286,7 +288,7 @@ def test_arbitrary_message_bytes(data: bytes) -> None:
     assert encode_message(message) == data
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.binary(max_size=60), max_size=6))
 def test_arbitrary_stream_chunks(chunks: list[bytes]) -> None:
     reader = PacketReader()
@@ -298,7 +300,7 @@ def test_arbitrary_stream_chunks(chunks: list[bytes]) -> None:
         pass
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(min_size=1, max_size=200))
 def test_arbitrary_framed_bodies(body: bytes) -> None:
     seg = len(body).to_bytes(4, "big") + body

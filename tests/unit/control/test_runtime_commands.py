@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 
 from petrel.control.commands import ControlCommands
+from petrel.control.runtime import COUNTER_NAMES
 from petrel.control.vici import decode_message, encode_message
 from petrel.crypto.pki_ops import pem
 from petrel.daemon import Daemon
 from petrel.ike import events as ev
 from petrel.policy.connection import SwanctlConfig
+from petrel.wire.payloads import IkeHeader
+from petrel.wire.registry import ExchangeType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crypto"))
 
@@ -242,15 +245,24 @@ def test_counters() -> None:
         control.on_event(ev.ChildSaDown(1, 2, "net", 1, 2, "rekeyed"))
         daemon.engine.drops.drop("message for an unknown IKE SA", 0.0)
         daemon.engine.drops.drop("malformed IKE message (INVALID_SYNTAX)", 0.0)
+        auth_request = IkeHeader(b"\1" * 8, b"\2" * 8, 0x20, ExchangeType.IKE_AUTH, 1, 0)
+        daemon.engine.messages.count(auth_request, True, "c")
         reply = await call("get-counters")
         assert reply["success"] == "yes"
-        assert reply["counters"][""] == {
-            "ike-rekey-init": "0",
-            "ike-rekey-resp": "0",
-            "child-rekey": "1",
-            "invalid": "1",
-            "invalid-spi": "1",
-        }
+        expected = dict.fromkeys(COUNTER_NAMES, "0")
+        expected.update({"child-rekey": "1", "invalid": "1", "invalid-spi": "1"})
+        assert reply["counters"][""] == {**expected, "ike-auth-in-req": "1"}
+        assert list(reply["counters"][""])[5:9] == [
+            "ike-init-in-req",
+            "ike-init-in-resp",
+            "ike-init-out-req",
+            "ike-init-out-resp",
+        ]
+        per_conn = (await call("get-counters", {"name": "c"}))["counters"]["c"]
+        assert per_conn["ike-auth-in-req"] == "1" and per_conn["child-rekey"] == "0"
+        assert await call("reset-counters", {"name": "c"}) == {"success": "yes"}
+        per_conn = (await call("get-counters", {"name": "c"}))["counters"]["c"]
+        assert per_conn["ike-auth-in-req"] == "0"
         assert await call("get-counters", {"name": "nope"}) == {
             "counters": {},
             "success": "no",

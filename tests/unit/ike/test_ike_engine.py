@@ -144,6 +144,21 @@ def test_retransmission_then_duplicate_answered_from_cache() -> None:
     pump(left, right, now=deadline)
     assert of_type(left.take_events(), ev.ChildSaUp)
     assert len(of_type(right.take_events(), ev.ChildSaUp)) == 1  # no second Child SA
+    # charon's message counters: each message once, the retransmitted request and the
+    # response answered from the cache not again
+    assert left.messages.total == {
+        "ike-init-out-req": 1,
+        "ike-init-in-resp": 1,
+        "ike-auth-out-req": 1,
+        "ike-auth-in-resp": 1,
+    }
+    assert right.messages.total == {
+        "ike-init-in-req": 1,
+        "ike-init-out-resp": 1,
+        "ike-auth-in-req": 1,
+        "ike-auth-out-resp": 1,
+    }
+    assert left.messages.by_conn["c"]["ike-auth-out-req"] == 1
 
 
 def test_give_up_after_retransmissions() -> None:
@@ -207,6 +222,9 @@ def test_child_rekey_make_before_break(esp: str, by_left: bool) -> None:
         assert down.linger > 0  # old inbound keeps receiving a while
         assert down.hold == 0
         assert events.index(up) < events.index(down)  # new SA installed before the old goes
+        (rekeyed,) = of_type(events, ev.ChildSaRekeyed)  # reported just before the old goes
+        assert (rekeyed.old_child_id, rekeyed.new_child_id) == (down.child_id, up.child_id)
+        assert events.index(rekeyed) == events.index(down) - 1
     # The responder of the rekey sends on the new SA only once the old one is deleted.
     resp_events = r_events if by_left else l_events
     (resp_up,) = of_type(resp_events, ev.ChildSaUp)
