@@ -118,7 +118,6 @@ class ControlCommands:
         handler = ViciLogHandler(
             self.on_log,
             self._log_wanted,
-            self.sa_events.child_owner,
             loop.call_soon_threadsafe,
             context,
         )

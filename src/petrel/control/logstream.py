@@ -14,24 +14,19 @@ exactly what they printed before.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from ..logsetup import record_context
 
 __all__ = [
     "LevelBoost",
     "LogLine",
     "RecordContext",
     "ViciLogHandler",
-    "charon_group",
-    "charon_level",
     "python_level",
 ]
-
-_GROUPS = {"daemon": "DMN", "control": "CFG", "server": "CFG", "commands": "CFG"}
-_IKE_SA = re.compile(r"\bIKE SA (?:[^\s\[\]]+\[(\d+)\]|(\d+)\b)")
-_CHILD_SA = re.compile(r"\bCHILD_SA [^\s{}]+\{(\d+)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,22 +38,6 @@ class LogLine:
     thread: int
     ike_id: int | None
     msg: str
-
-
-def charon_group(logger: str) -> str:
-    """``petrel.ike`` → ``IKE``, ``petrel.daemon`` → ``DMN``, ``petrel.control…`` → ``CFG``."""
-    parts = logger.split(".")
-    if len(parts) > 2 and parts[1] == "control":
-        return "CFG"
-    last = parts[-1]
-    return _GROUPS.get(last, last[:3].upper())
-
-
-def charon_level(levelno: int) -> int:
-    """Python's level as charon's: warnings and worse 0, info 1, debug 2."""
-    if levelno >= logging.WARNING:
-        return 0
-    return 1 if levelno >= logging.INFO else 2
 
 
 def python_level(level: int) -> int:
@@ -137,32 +116,30 @@ class LevelBoost:
 
 
 RecordContext = Callable[[logging.LogRecord], tuple[str, int, tuple[str | None, int] | None]]
-"""(group, charon level, (connection, IKE SA id) or None) of a record, when the daemon's log
-set-up already works them out; otherwise :class:`ViciLogHandler` does."""
+"""(group, charon level, (connection, IKE SA id) or None) of a record: by default
+:func:`petrel.logsetup.record_context`, the one reading the daemon's own log lines use."""
 
 
 class ViciLogHandler(logging.Handler):
     """Hands every record to ``sink`` as a :class:`LogLine`, on the event loop's thread.
 
-    ``wanted`` is asked first (cheap: is anyone listening?); ``child_owner`` maps a Child SA
-    id to its IKE SA; ``context``, if given, names a record's group, level and IKE SA instead
-    of this module's own reading.  Lines logged while a line is being delivered are dropped
-    (sending an event may itself log), as charon's loggers do.
+    ``wanted`` is asked first (cheap: is anyone listening?); ``context`` names a record's
+    group, level and IKE SA (the log set-up's reading unless given).  Lines logged while a
+    line is being delivered are dropped (sending an event may itself log), as charon's loggers
+    do.
     """
 
     def __init__(
         self,
         sink: Callable[[LogLine], None],
         wanted: Callable[[], bool],
-        child_owner: Callable[[int], int | None],
         call_soon_threadsafe: Callable[..., object],
         context: RecordContext | None = None,
     ) -> None:
         super().__init__(logging.DEBUG)
-        self._context = context
+        self._context = context or record_context
         self._sink = sink
         self._wanted = wanted
-        self._child_owner = child_owner
         self._call_soon_threadsafe = call_soon_threadsafe
         self._loop_thread = threading.get_ident()
         self._threads: dict[int, int] = {self._loop_thread: 1}
@@ -176,14 +153,8 @@ class ViciLogHandler(logging.Handler):
         except Exception:  # a broken format string is the caller's bug, never ours to raise
             return
         thread = self._threads.setdefault(record.thread or 0, len(self._threads) + 1)
-        if self._context is not None:
-            group, level, sa = self._context(record)
-            ike_id = sa[1] if sa is not None else None
-            line = LogLine(group.upper(), level, thread, ike_id, msg)
-        else:
-            line = LogLine(
-                charon_group(record.name), charon_level(record.levelno), thread, None, msg
-            )
+        group, level, sa = self._context(record)
+        line = LogLine(group.upper(), level, thread, sa[1] if sa is not None else None, msg)
         if threading.get_ident() != self._loop_thread:
             self._call_soon_threadsafe(self._deliver, line)
         else:
@@ -194,20 +165,6 @@ class ViciLogHandler(logging.Handler):
             return
         self._busy = True
         try:
-            self._sink(_attributed(line, self._child_owner))
+            self._sink(line)
         finally:
             self._busy = False
-
-
-def _attributed(line: LogLine, child_owner: Callable[[int], int | None]) -> LogLine:
-    if line.ike_id is not None:
-        return line
-    match = _IKE_SA.search(line.msg)
-    if match is not None:
-        ike_id: int | None = int(match.group(1) or match.group(2))
-    else:
-        child = _CHILD_SA.search(line.msg)
-        ike_id = child_owner(int(child.group(1))) if child is not None else None
-    if ike_id is None:
-        return line
-    return LogLine(line.group, line.level, line.thread, ike_id, line.msg)

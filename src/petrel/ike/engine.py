@@ -42,7 +42,7 @@ from .liveness import check_liveness
 from .negotiation import first_ke_group
 from .protect import open_protected
 from .sa import ChildSa, ChildState, IkeSa, IkeState
-from .services import NAT_T_PORT, ZERO_SPI, EngineSettings, IkeServices, trace
+from .services import NAT_T_PORT, ZERO_SPI, EngineSettings, IkeServices
 from .stray import (
     ReplyBudget,
     answer_unknown_spi,

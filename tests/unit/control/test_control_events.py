@@ -10,10 +10,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from petrel import logsetup
 from petrel.control.api import ChildSaSnapshot, IkeSaSnapshot, TrafficSnapshot
 from petrel.control.commands import ControlCommands
 from petrel.control.events import SaEvents
-from petrel.control.logstream import LogLine, ViciLogHandler, charon_group, charon_level
+from petrel.control.logstream import LogLine, ViciLogHandler
 from petrel.control.vici import decode_message, encode_message
 from petrel.crypto.encr import encr_spec
 from petrel.ike import events as ev
@@ -205,15 +206,13 @@ def test_alerts_name_what_went_wrong() -> None:
 
 
 def test_log_records_become_charon_lines() -> None:
-    assert charon_group("petrel.ike") == "IKE"
-    assert charon_group("petrel.daemon") == "DMN"
-    assert charon_group("petrel.control.server") == "CFG"
-    assert charon_group("petrel.net") == "NET"
-    assert [charon_level(n) for n in (40, 30, 20, 10)] == [0, 0, 1, 2]
-
+    """Records become charon's log lines through the log set-up's own reading of their group,
+    level and IKE SA (a Child SA named by its id is resolved through the daemon's resolver)."""
+    saved = logsetup._sa_names.ike_name, logsetup._sa_names.child_owner
+    logsetup.set_sa_resolver(lambda ike_id: None, {9: ("c", 4)}.get)
     lines: list[LogLine] = []
-    handler = ViciLogHandler(lines.append, lambda: True, {9: 4}.get, lambda *a: None)
-    logger = logging.getLogger("petrel.test_logstream")
+    handler = ViciLogHandler(lines.append, lambda: True, lambda *a: None)
+    logger = logging.getLogger("petrel.control.test_logstream")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
@@ -226,19 +225,20 @@ def test_log_records_become_charon_lines() -> None:
         logger.removeHandler(handler)
     assert [(line.ike_id, line.level) for line in lines] == [(3, 1), (5, 1), (4, 2), (None, 0)]
     assert lines[0].msg == "IKE SA 3 (c): initiating to 192.0.2.2"
-    assert lines[0].group == "TES" and lines[0].thread == 1
+    assert lines[0].group == "CFG" and lines[0].thread == 1
 
-    # the daemon's log set-up may read records itself (group, level, IKE SA): it is used
+    # another reading of records may be given (group, level, IKE SA): it is used
     def context(record: logging.LogRecord) -> tuple[str, int, tuple[str | None, int] | None]:
         return "chd", 1, ("c", 42)
 
     lines.clear()
-    handler = ViciLogHandler(lines.append, lambda: True, {}.get, lambda *a: None, context)
+    handler = ViciLogHandler(lines.append, lambda: True, lambda *a: None, context)
     logger.addHandler(handler)
     try:
         logger.info("CHILD_SA net{9} established")
     finally:
         logger.removeHandler(handler)
+        logsetup._sa_names.ike_name, logsetup._sa_names.child_owner = saved
     assert [(line.group, line.level, line.ike_id) for line in lines] == [("CHD", 1, 42)]
 
 
