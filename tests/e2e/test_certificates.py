@@ -3,7 +3,10 @@ intermediate made by strongSwan's ``pki`` and, separately, by ``petrel pki``; RS
 PKCS#1 v1.5 and with PSS, ECDSA P-256 and P-384, Ed25519 under a mixed chain (ECDSA root,
 RSA intermediate); identities as DN, FQDN and email; both sides initiating; ping both ways
 and a checksummed TCP transfer through each tunnel.  Refusals: AUTHENTICATION_FAILED on the
-wire and Petrel's log line saying why."""
+wire and Petrel's log line saying why — untrusted CA, revoked certificate, key type forbidden
+by the ``auth`` constraint (strongSwan initiating), and an expired certificate, an IKE ID its
+certificate does not contain, a tampered certificate signature and a CA:FALSE issuer (either
+side initiating)."""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from petrel.lab import Lab, PetrelPeer, StrongSwan, strongswan_pair_confs, tcp_transfer, wait_for
-from petrel.lab.pairs import child_spis, logs
-from petrel.lab.pki import PETREL_PKI, STRONGSWAN_PKI, Chain, Peer, install
+from petrel.lab.pairs import child_spis, logs, swan_child_count
+from petrel.lab.pki import PETREL_PKI, STRONGSWAN_PKI, Chain, Peer, install, tamper_signature
 
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 
@@ -37,14 +40,25 @@ KINDS = {
 TOOLS = {"strongswan-pki": STRONGSWAN_PKI, "petrel-pki": PETREL_PKI}
 
 
-def cert_conf(psk_conf: str, me: Peer, other: Peer, id_style: str, auth: str) -> str:
-    """The lab's PSK configuration with certificate rounds instead (and no secrets)."""
+def cert_conf(
+    psk_conf: str,
+    me: Peer,
+    other: Peer,
+    id_style: str,
+    auth: str,
+    local_id: str | None = None,
+    remote_id: str | None = None,
+) -> str:
+    """The lab's PSK configuration with certificate rounds instead (and no secrets);
+    ``local_id``/``remote_id`` replace the identities ``id_style`` gives."""
     text = psk_conf[: psk_conf.index("secrets {")]
     local = (
         f"local {{\n      auth = {auth}\n      certs = {me.name}.pem\n"
-        f"      id = {IDS[id_style](me)}\n    }}"
+        f"      id = {local_id or IDS[id_style](me)}\n    }}"
     )
-    remote = f"remote {{\n      auth = {auth}\n      id = {IDS[id_style](other)}\n    }}"
+    remote = (
+        f"remote {{\n      auth = {auth}\n      id = {remote_id or IDS[id_style](other)}\n    }}"
+    )
     text = re.sub(r"local \{\n\s+auth = psk\n\s+id = \S+\n\s+\}", local, text)
     return re.sub(r"remote \{\n\s+auth = psk\n\s+id = \S+\n\s+\}", remote, text)
 
@@ -156,6 +170,125 @@ def _revoke(chain: Chain, work: Path, cert: bytes) -> bytes:
         "--signcrl", "--cacert", work / "intermediate.pem", "--cakey", work / "intermediate.key",
         "--cert", path, "--outform", "pem",
     )  # fmt: skip
+
+
+# Refusals in both initiation directions: strongSwan presents a bad credential and Petrel,
+# initiator or responder, refuses it with AUTHENTICATION_FAILED on the wire (in its IKE_AUTH
+# response, or in an INFORMATIONAL request after the responder's IKE_AUTH response, RFC 7296
+# §2.21.2) and a log line saying why.
+PAIRS = ["strongswan->petrel", "petrel->strongswan"]
+IMPOSTOR_ID = "impostor.petrel.test"  # an identity neither certificate contains
+
+
+def _refused_both_ways(
+    lab: Lab, pair: str, petrel_files: dict, swan_files: dict, swan_id: str | None = None
+) -> str:
+    """strongSwan authenticates with ``swan_files`` (and IKE ID ``swan_id``, the FQDN in its
+    certificate by default); Petrel must refuse it whichever side initiates. Returns the
+    Petrel log line that says why."""
+    l_kind, _ = pair.split("->")
+    swan_host, petrel_host = (
+        (lab.left, lab.right) if l_kind == "strongswan" else (lab.right, lab.left)
+    )
+    swan_me, petrel_me = (LEFT, RIGHT) if l_kind == "strongswan" else (RIGHT, LEFT)
+    l_psk, _ = strongswan_pair_confs(
+        lab, conn_extra=[] if l_kind == "strongswan" else ["encap = yes"]
+    )
+    _, r_psk = strongswan_pair_confs(lab)
+    swan_psk, petrel_psk = (l_psk, r_psk) if l_kind == "strongswan" else (r_psk, l_psk)
+    petrel_text = cert_conf(petrel_psk, petrel_me, swan_me, "fqdn", "pubkey", remote_id=swan_id)
+    swan_text = cert_conf(swan_psk, swan_me, petrel_me, "fqdn", "pubkey", local_id=swan_id)
+    petrel = PetrelPeer(lab, petrel_host.ns, petrel_me.name, petrel_text)
+    install(petrel.dir, petrel_files)
+    swan = StrongSwan(lab, swan_host.ns, swan_me.name, swan_text).start()
+    install(swan.dir, swan_files)
+    swan.load()
+    petrel.start()
+    initiator = swan if l_kind == "strongswan" else petrel
+    assert not initiator.initiate("net", timeout=10), logs(swan, petrel)
+    # charon logs each message it parses with its payloads: N(AUTH_FAILED) is the notify
+    # AUTHENTICATION_FAILED, in the IKE_AUTH response (Petrel responder) or in an
+    # INFORMATIONAL request (Petrel initiator).
+    exchange = "IKE_AUTH response" if l_kind == "strongswan" else "INFORMATIONAL request"
+    wire = re.compile(rf"parsed {exchange} \d+ \[ [^]]*N\(AUTH_FAILED\)")
+    assert wait_for(lambda: wire.search(swan.log_text()) is not None, 10), logs(swan, petrel)
+    assert child_spis(petrel) == []
+    # charon treats a late AUTHENTICATION_FAILED like a Delete of the IKE SA it established.
+    assert wait_for(lambda: swan_child_count(swan) == 0, 10), swan.list_sas()
+    role = "initiator" if l_kind == "strongswan" else "responder"
+    lines = [
+        ln
+        for ln in petrel.log_text().splitlines()
+        if f"{role} '" in ln and "failed authentication" in ln
+    ]
+    assert lines, logs(swan, petrel)
+    return lines[0]
+
+
+def _ecdsa_chain(
+    tmp_path: Path, tool: tuple[str, ...] = STRONGSWAN_PKI
+) -> tuple[Chain, dict[str, dict[str, bytes]]]:
+    chain = Chain(tool, tmp_path, ("ecdsa", 256), ("ecdsa", 256), ("ecdsa", 256))
+    return chain, chain.make([LEFT, RIGHT])
+
+
+def _swan_side(pair: str) -> Peer:
+    return LEFT if pair.startswith("strongswan") else RIGHT
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_expired_certificate_refused(lab: Lab, tmp_path: Path, pair: str) -> None:
+    chain, files = _ecdsa_chain(tmp_path)
+    swan = _swan_side(pair)
+    expired = chain.reissue(
+        swan, "--not-before", "01.01.20 00:00:00", "--not-after", "01.01.21 00:00:00"
+    )
+    petrel = RIGHT if swan is LEFT else LEFT
+    line = _refused_both_ways(
+        lab, pair, files[petrel.name], {**files[swan.name], f"x509/{swan.name}.pem": expired}
+    )
+    assert "certificate expired" in line and swan.dn in line, line
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_identity_not_in_certificate_refused(lab: Lab, tmp_path: Path, pair: str) -> None:
+    """charon's vici config keeps a ``local.id`` its certificate does not contain (it only
+    defaults an absent id to the subject) and sends it as IDi/IDr with that certificate."""
+    _chain, files = _ecdsa_chain(tmp_path)
+    swan = _swan_side(pair)
+    petrel = RIGHT if swan is LEFT else LEFT
+    line = _refused_both_ways(lab, pair, files[petrel.name], files[swan.name], IMPOSTOR_ID)
+    assert f"does not confirm '{IMPOSTOR_ID}'" in line and swan.dn in line, line
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_tampered_certificate_signature_refused(lab: Lab, tmp_path: Path, pair: str) -> None:
+    _chain, files = _ecdsa_chain(tmp_path)
+    swan = _swan_side(pair)
+    petrel = RIGHT if swan is LEFT else LEFT
+    tampered = tamper_signature(files[swan.name][f"x509/{swan.name}.pem"])
+    line = _refused_both_ways(
+        lab, pair, files[petrel.name], {**files[swan.name], f"x509/{swan.name}.pem": tampered}
+    )
+    assert "certificate signature invalid" in line and swan.dn in line, line
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_ca_false_certificate_as_issuer_refused(lab: Lab, tmp_path: Path, pair: str) -> None:
+    """strongSwan's end entity is issued by a certificate without CA:TRUE (itself issued by
+    the trusted root). charon never sends such an issuer (its x509 ``issued_by`` requires CA
+    on the issuer, so its trust chain stops at the end entity), so Petrel holds it in
+    ``x509/`` as a locally provisioned intermediate. strongSwan's ``pki`` refuses to issue from
+    it ("CA certificate misses CA basicConstraint"): this chain is made by ``petrel pki``."""
+    chain, files = _ecdsa_chain(tmp_path, PETREL_PKI)
+    swan = _swan_side(pair)
+    petrel = RIGHT if swan is LEFT else LEFT
+    not_ca = chain.non_ca_issuer()
+    cert = chain.reissue(swan, issuer="notca")
+    swan_files = {**files[swan.name], f"x509/{swan.name}.pem": cert}
+    petrel_files = {**files[petrel.name], "x509/notca.pem": not_ca}
+    line = _refused_both_ways(lab, pair, petrel_files, swan_files)
+    assert 'CA:FALSE used as issuer: "C=CH, O=Petrel Lab, CN=Not A CA"' in line, line
 
 
 def test_null_authentication_between_petrels(lab: Lab) -> None:

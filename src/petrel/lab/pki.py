@@ -7,6 +7,7 @@ end-entity certificate per peer, and lays each peer's credentials out in swanctl
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,12 +89,43 @@ class Chain:
             }
         return files
 
+    def reissue(self, peer: Peer, *extra: str, issuer: str = "intermediate") -> bytes:
+        """Another certificate for ``peer``'s key (made by :meth:`make`), signed by the CA
+        whose files are ``<issuer>.pem``/``<issuer>.key`` in ``work``, with extra flags (e.g.
+        ``--not-before``/``--not-after`` in the past for an expired certificate)."""
+        sans = [a for san in peer.sans for a in ("--san", san)]
+        work = self.work
+        return self._issue(
+            work / f"{peer.name}.key", work / f"{issuer}.pem", work / f"{issuer}.key", peer.dn,
+            [*sans, *extra],
+        )  # fmt: skip
+
+    def non_ca_issuer(self, name: str = "notca") -> bytes:
+        """A certificate without CA:TRUE, issued by the root, with its key as
+        ``<name>.pem``/``<name>.key`` in ``work``: to be misused as an issuing CA."""
+        key = self.key(name, self.intermediate)
+        cert = self._issue(key, self.work / "root.pem", self.work / "root.key",
+                           "C=CH, O=Petrel Lab, CN=Not A CA", [])  # fmt: skip
+        (self.work / f"{name}.pem").write_bytes(cert)
+        return cert
+
     def _issue(self, key: Path, ca: Path, ca_key: Path, dn: str, extra: list[str]) -> bytes:
         public = self.run("--pub", "--in", key)
         return self.run(
             "--issue", "--cacert", ca, "--cakey", ca_key, "--dn", dn, *extra,
             *self._padding(), "--outform", "pem", stdin=public,
         )  # fmt: skip
+
+
+def tamper_signature(pem: bytes) -> bytes:
+    """``pem`` with the last byte of its issuer's signature flipped (DER stays well formed:
+    the signature BIT STRING, or the ECDSA ``s`` INTEGER inside it, ends the encoding)."""
+    body = b"".join(line for line in pem.splitlines() if line and not line.startswith(b"-----"))
+    der = bytearray(base64.b64decode(body))
+    der[-1] ^= 0x01
+    text = base64.encodebytes(bytes(der)).replace(b"\n", b"")
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+    return b"\n".join([b"-----BEGIN CERTIFICATE-----", *lines, b"-----END CERTIFICATE-----", b""])
 
 
 def install(folder: Path, files: dict[str, bytes]) -> None:
