@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from .control.api import IkeSaSnapshot, TrafficSnapshot, TrapPolicy
 from .control.commands import ControlCommands
 from .credentials.store import CredentialStore
+from .crlfetch import CrlFetcher
 from .dataplane.routing import FWMARK, ROUTING_TABLE, ROUTING_TABLE_PRIO, PolicyRouting
 from .dataplane.sockets import DatagramEndpoint, Received, open_esp_raw, open_udp
 from .dataplane.tun import TunDevice
@@ -69,9 +70,10 @@ class Daemon:
         self.engine = IkeEngine(
             config.connections,
             config.secrets,
-            self.options.engine,
+            replace(self.options.engine, fetch_crls=True),  # this host fetches (crlfetch)
             credentials=config.credentials,
         )
+        self.crl_fetcher: CrlFetcher | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.udp: dict[tuple[str, int], DatagramEndpoint] = {}
         self.raw: dict[int, DatagramEndpoint] = {}
@@ -138,6 +140,8 @@ class Daemon:
         if self.control is not None:
             await self.control.close()
         await self.hooks.stopped()
+        if self.crl_fetcher is not None:
+            self.crl_fetcher.close()
         assert self.loop is not None
         for endpoint in [*self.udp.values(), *self.raw.values()]:
             with contextlib.suppress(Exception):
@@ -354,8 +358,21 @@ class Daemon:
             self._install_trap(event.connection, event.child)
         elif isinstance(event, ev.IkeSaDown):
             self._acquiring = {a for a in self._acquiring if a[0] != event.name}
+        if isinstance(event, ev.FetchCrl):
+            self._fetch_crl(event.uri)
         if not leaving and self.control is not None:
             self.control.on_event(event)
+
+    def _fetch_crl(self, uri: str) -> None:
+        """Fetch in worker threads; the answer goes back to the engine on the loop."""
+        if self.crl_fetcher is None:
+            assert self.loop is not None
+            self.crl_fetcher = CrlFetcher(self.loop, self._crl_fetched)
+        self.crl_fetcher.fetch(uri)
+
+    def _crl_fetched(self, uri: str, data: bytes | None, error: str) -> None:
+        self.engine.crl_fetched(uri, data, self.now(), error)
+        self.flush()
 
     def _not_installed(self, up: ev.ChildSaUp, why: str) -> None:
         """A negotiated Child SA the data plane could not take: delete it with the peer
@@ -539,6 +556,8 @@ class Daemon:
         secrets = tuple(secrets)
         self.engine.secrets = secrets
         self.engine.auth.secrets = secrets
+        for uri, crl in self.engine.auth.store.fetched_crls.items():
+            store.add_fetched_crl(uri, crl)  # what was fetched stays cached
         self.engine.auth.store = store
 
     def install_policy(self, child_name: str, conn_name: str | None = None) -> str | None:

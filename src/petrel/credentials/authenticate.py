@@ -29,17 +29,36 @@ from petrel.crypto.validation import (
     PathValidationError,
     Revocation,
     ValidatedPath,
+    crls_to_fetch,
+    enforce_revocation,
     validate_path,
 )
 from petrel.crypto.x509 import Certificate, load_certificate
 from petrel.policy.identity import Identity
 from petrel.wire.registry import AuthMethod
 
-__all__ = ["AuthFailure", "LocalAuth", "PeerAuth", "null_auth", "sign_local", "verify_peer"]
+__all__ = [
+    "AuthFailure",
+    "CrlsNeeded",
+    "LocalAuth",
+    "PeerAuth",
+    "null_auth",
+    "sign_local",
+    "verify_peer",
+]
 
 
 class AuthFailure(Exception):
     """Authentication failed; the message says why (for the log, not for the peer)."""
+
+
+class CrlsNeeded(Exception):
+    """The peer's signature verified, but its revocation status needs these CRLs fetched
+    from their distribution points first; verify again once each fetch has ended."""
+
+    def __init__(self, uris: tuple[str, ...]) -> None:
+        super().__init__(", ".join(uris))
+        self.uris = uris
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +141,7 @@ def verify_peer(
     certificates: Sequence[bytes | Certificate] = (),
     revocation: Revocation | str = Revocation.RELAXED,
     eku: EkuPolicy | str = EkuPolicy.IKE,
+    tried_crl_uris: frozenset[str] | None = None,
 ) -> PeerAuth:
     """Verify the peer's AUTH over ``octets``.
 
@@ -131,7 +151,12 @@ def verify_peer(
     in the store that confirm ``peer_id`` are tried. The end-entity certificate must confirm
     ``peer_id`` (subject DN or subjectAltName), its path must validate, the signature must
     verify, and the result must comply with ``constraint``.
+
+    ``tried_crl_uris`` enables CRL fetching (None: only the CRLs in ``store``): once the
+    signature verified, a certificate without a current CRL whose distribution points are not
+    in this set raises :class:`CrlsNeeded`; ``revocation`` is applied after the fetches.
     """
+    fetching = tried_crl_uris is not None
     constraint = constraint or AuthConstraint(AuthClass.PUBKEY, "pubkey")
     who = format_identity(peer_id)
     if constraint.auth_class is not AuthClass.PUBKEY:
@@ -161,8 +186,8 @@ def verify_peer(
                     [*sent_intermediates, *store.certificates],
                     store.cas,
                     now=now,
-                    crls=store.crls,
-                    revocation=revocation,
+                    crls=store.usable_crls,
+                    revocation=Revocation.RELAXED if fetching else revocation,
                     eku=eku,
                 )
             except PathValidationError as exc:
@@ -184,6 +209,14 @@ def verify_peer(
         )
         if problem:
             raise AuthFailure(f"constraint check failed: {problem}")
+        if path is not None and tried_crl_uris is not None:
+            needed = crls_to_fetch(path, tried_crl_uris)
+            if needed:
+                raise CrlsNeeded(needed)
+            try:
+                enforce_revocation(path, revocation)
+            except PathValidationError as exc:
+                raise AuthFailure(str(exc)) from None
         return PeerAuth(peer_id, method, scheme, public, path)
     raise AuthFailure(failure or f"no trusted public key found for '{who}'")
 

@@ -14,6 +14,7 @@ reduced to what Petrel uses).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from petrel.credentials.identities import (
@@ -77,10 +78,16 @@ class LocalCredential:
         return (self.certificate, *self.intermediates) if self.certificate else ()
 
 
+MAX_FETCHED_CRLS = 64  # CRLs fetched from distribution points, kept by URI
+
+
 class CredentialStore:
     """Credentials in memory; fill with the ``add_*`` methods or :mod:`.folders`."""
 
     def __init__(self) -> None:
+        # CRLs fetched from distribution points, one per URI, least recently fetched first;
+        # bounded: the oldest is forgotten past MAX_FETCHED_CRLS (charon's CRL cache).
+        self._fetched: OrderedDict[str, Crl] = OrderedDict()
         self._cas: list[Certificate] = []
         self._certs: list[Certificate] = []
         self._keys: list[PrivateKey] = []
@@ -108,6 +115,13 @@ class CredentialStore:
         if all(c.der != crl.der for c in self._crls):
             self._crls.append(crl)
 
+    def add_fetched_crl(self, uri: str, crl: Crl) -> None:
+        """The CRL fetched from ``uri`` (replaces the one fetched from there before)."""
+        self._fetched.pop(uri, None)
+        self._fetched[uri] = crl
+        while len(self._fetched) > MAX_FETCHED_CRLS:
+            self._fetched.popitem(last=False)
+
     def add_public_key(self, key: PublicKey, identities: tuple[Identity, ...] = ()) -> None:
         """A raw public key trusted for ``identities`` (and for its KEY_ID identities)."""
         self._pubkeys.append(TrustedKey(key, tuple(identities)))
@@ -133,7 +147,17 @@ class CredentialStore:
 
     @property
     def crls(self) -> tuple[Crl, ...]:
+        """Loaded CRLs (``x509crl/``, VICI)."""
         return tuple(self._crls)
+
+    @property
+    def usable_crls(self) -> tuple[Crl, ...]:
+        """Loaded CRLs and those fetched from distribution points."""
+        return (*self._crls, *self._fetched.values())
+
+    @property
+    def fetched_crls(self) -> dict[str, Crl]:
+        return dict(self._fetched)
 
     @property
     def public_keys(self) -> tuple[TrustedKey, ...]:

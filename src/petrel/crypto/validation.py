@@ -38,6 +38,8 @@ __all__ = [
     "Revocation",
     "ValidatedPath",
     "crl_status",
+    "crls_to_fetch",
+    "enforce_revocation",
     "issuer_chain",
     "validate_path",
 ]
@@ -274,6 +276,32 @@ def _check_revocation(cert: Certificate, status: CertStatus, policy: Revocation)
         raise PathValidationError(PathFailure.REVOCATION_UNKNOWN, cert, detail)
 
 
+def enforce_revocation(path: ValidatedPath, revocation: Revocation | str) -> None:
+    """Apply ``revocation`` to the statuses of a path validated with ``relaxed`` (after any
+    CRL fetching): :class:`PathValidationError` if the policy refuses it."""
+    policy = Revocation(revocation)
+    for cert, status in zip(path.chain, path.statuses, strict=False):
+        _check_revocation(cert, status, policy)
+
+
+FETCHABLE_SCHEMES = ("http://", "file://")
+MAX_URIS_PER_CERT = 4
+
+
+def crls_to_fetch(path: ValidatedPath, tried: frozenset[str]) -> tuple[str, ...]:
+    """The CRL distribution points (RFC 5280 §4.2.1.13) still worth fetching for ``path``:
+    those of each certificate whose status is neither good nor revoked (no usable CRL, or
+    a stale one), as charon's revocation plugin fetches them, minus the URIs in ``tried``.
+    Only ``http://`` and ``file://`` URIs, at most :data:`MAX_URIS_PER_CERT` a certificate."""
+    wanted: list[str] = []
+    for cert, status in zip(path.chain, path.statuses, strict=False):
+        if status not in (CertStatus.FAILED, CertStatus.STALE):
+            continue
+        uris = [u for u in cert.crl_uris if u.lower().startswith(FETCHABLE_SCHEMES)]
+        wanted += [u for u in uris[:MAX_URIS_PER_CERT] if u not in tried and u not in wanted]
+    return tuple(wanted)
+
+
 def validate_path(
     end_entity: Certificate,
     intermediates: Sequence[Certificate],
@@ -317,9 +345,9 @@ def validate_path(
             break
         current = issuer
     statuses = tuple(crl_status(c, chain[i + 1], crls, now) for i, c in enumerate(chain[:-1]))
-    for cert, status in zip(chain, statuses, strict=False):
-        _check_revocation(cert, status, policy)
-    return ValidatedPath(tuple(chain), tuple(schemes), statuses)
+    path = ValidatedPath(tuple(chain), tuple(schemes), statuses)
+    enforce_revocation(path, policy)
+    return path
 
 
 def issuer_chain(cert: Certificate, pool: Sequence[Certificate]) -> list[Certificate]:

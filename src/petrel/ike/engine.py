@@ -32,6 +32,7 @@ from .child_create import ChildCreate, ChildCreateResponder, create_child
 from .child_delete import delete_child
 from .child_rekey import ChildRekeyResponder, is_child_rekey, rekey_child
 from .counters import MessageCounters
+from .crl_wait import answer, crl_fetched, handle_response, parked_request
 from .fragment import open_fragment
 from .ike_auth import IkeAuth, IkeAuthResponder
 from .ike_delete import delete_ike
@@ -452,6 +453,10 @@ class IkeEngine:
         ctx = self._ctx
         header = message.header
         last = message.payloads[-1] if message.payloads else None
+        if parked_request(sa, header):
+            # Its answer waits for a CRL fetch: never processed twice, never fetched twice.
+            ctx.drops.drop("retransmitted request awaiting a CRL fetch", now)
+            return
         if header.message_id == sa.expected_peer_id - 1 and sa.last_response is not None:
             if sa.last_response[0] == header.message_id and self._retransmission_authentic(
                 sa, data, message
@@ -509,9 +514,7 @@ class IkeEngine:
             )
             sa.expected_peer_id -= 1
             return
-        reply = responder.process_request(ctx, sa, payloads, now)
-        ctx.respond(sa, header, reply)
-        responder.complete(ctx, sa, now)
+        answer(ctx, sa, responder, header, payloads, now)
 
     def _answer_retransmit(self, sa: IkeSa, message_id: int) -> None:
         """A retransmitted request is answered from the cache, never processed again (§2.1).
@@ -587,7 +590,9 @@ class IkeEngine:
         sa.outstanding = None
         sa.last_peer_activity = now
         ctx.follow_peer(sa, local, remote)
-        again = pending.task.process_response(ctx, sa, message, payloads, now)
-        if again and sa.state is not IkeState.DEAD:
-            ctx.run(sa, pending.task, now)
-        ctx.kick(sa, now)
+        handle_response(ctx, sa, pending.task, message, payloads, now)
+
+    def crl_fetched(self, uri: str, data: bytes | None, now: float, error: str = "") -> None:
+        """The host's answer to :class:`~petrel.ike.events.FetchCrl`: the CRL's bytes (PEM
+        or DER), or None and why the fetch failed. Resumes the exchanges waiting for it."""
+        crl_fetched(self._ctx, uri, data, now, error)

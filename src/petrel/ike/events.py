@@ -160,6 +160,14 @@ class NegotiationFailed:
     received: bool
 
 
+@dataclass(frozen=True, slots=True)
+class FetchCrl:
+    """Fetch the CRL at ``uri`` (``http://`` or ``file://``) and answer with
+    ``IkeEngine.crl_fetched`` whatever happens (bounded in time and size by the host)."""
+
+    uri: str
+
+
 Event = (
     ChildSaUp
     | ChildSaActivated
@@ -171,4 +179,5 @@ Event = (
     | IkeSaUpdated
     | NegotiationFailed
     | TrapRequested
+    | FetchCrl
 )

@@ -17,6 +17,7 @@ from .negotiation import Algorithms
 from .timers import TimerKey
 
 if TYPE_CHECKING:
+    from .crl_wait import AwaitingCrls
     from .task import Task
 
 
@@ -132,6 +133,8 @@ class IkeSa:
     attempt: int = 1  # keyingtries: which try this initiation is
     peer_hashes: tuple[int, ...] | None = None  # its SIGNATURE_HASH_ALGORITHMS (RFC 7427)
     peer_certreq: tuple[bytes, ...] | None = None  # CA key ids of its CERTREQ (§3.7)
+    awaiting_crls: AwaitingCrls | None = None  # IKE_AUTH parked while CRLs are fetched
+    crl_tried: frozenset[str] = frozenset()  # distribution points fetched for its IKE_AUTH
 
     def reassembly(self, responses: bool) -> Reassembler:
         """Fragment reassembly state for the peer's requests or for its responses."""

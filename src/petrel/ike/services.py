@@ -60,6 +60,8 @@ class EngineSettings:
     nonce_size: int = 32
     max_ke_retries: int = 3
     fragment_size: int = DEFAULT_FRAGMENT_SIZE  # IP datagram size for IKE fragments (RFC 7383)
+    fetch_crls: bool = False  # the host fetches CRLs from distribution points (FetchCrl)
+    max_crl_fetches: int = 8  # CRL fetches in flight at once; more URIs count as failed
 
 
 class IkeServices:
@@ -80,6 +82,8 @@ class IkeServices:
         # Authenticators and credentials (certificate validity needs the wall clock).
         self.auth = IkeAuth(self.connections.values(), self.secrets, credentials, clock)
         self.settings = settings or EngineSettings()
+        self.auth.fetch_crls = self.settings.fetch_crls
+        self.crl_fetches: set[str] = set()  # CRL distribution points being fetched by the host
         self.random = random
         self.key_exchanges = key_exchanges or KeyExchanges()
         self.drops = DropLog(log)
@@ -233,14 +237,19 @@ class IkeServices:
 
     def queue(self, sa: IkeSa, task: Task, now: float) -> None:
         """Run ``task`` now if no request is outstanding, else when the window opens."""
-        if sa.outstanding is None:
+        if sa.outstanding is None and sa.awaiting_crls is None:
             self.run(sa, task, now)
         else:
             sa.tasks.append(task)
 
     def kick(self, sa: IkeSa, now: float) -> None:
         """The window is free: start the queued tasks until one sends a request."""
-        while sa.state is not IkeState.DEAD and sa.outstanding is None and sa.tasks:
+        while (
+            sa.state is not IkeState.DEAD
+            and sa.outstanding is None
+            and sa.awaiting_crls is None  # an IKE_AUTH response parked for CRL fetching
+            and sa.tasks
+        ):
             self.run(sa, sa.tasks.popleft(), now)
 
     # ---------------------------------------------------------------- failures and teardown

@@ -42,6 +42,9 @@ class PeerAuth:
     config: AuthConfig  # our ``remote`` round
     auth: AUTH
     certificates: Sequence[bytes] = ()  # its CERT payloads (X.509 DER), end entity first
+    # CRL distribution points already fetched for this check; None: no fetching (the host
+    # does not fetch), only the CRLs at hand count.
+    tried_crl_uris: frozenset[str] | None = None
 
 
 class Authenticator(Protocol):

@@ -49,6 +49,7 @@ class IkeAuth:
         self.secrets = tuple(secrets)
         self.store = store if store is not None else CredentialStore()
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.fetch_crls = False  # the host fetches CRLs from distribution points
         for conn in connections:  # what a connection names joins the store's pools
             for cert in conn.local.certs:
                 self.store.add_certificate(cert)
@@ -156,6 +157,7 @@ class IkeAuth:
                 for p in payloads
                 if isinstance(p, CERT) and p.encoding == CertEncoding.X509_SIGNATURE
             ),
+            tried_crl_uris=sa.crl_tried if self.fetch_crls else None,
         )
         return self._authenticator(conn.remote).verify(check)
 

@@ -48,6 +48,7 @@ class PubkeyAuthenticator:
             constraint=AuthConstraint.parse(peer.config.auth),
             certificates=list(peer.certificates),
             revocation=peer.config.revocation,
+            tried_crl_uris=peer.tried_crl_uris,
         )
         key = result.public_key
         how = f"{key.key_type.value.upper()}-{key.bits} signature ({result.scheme.name})"
@@ -67,6 +68,8 @@ class PubkeyAuthenticator:
             restricted.add_certificate(cert)
         for crl in self.store.crls:
             restricted.add_crl(crl)
+        for uri, fetched in self.store.fetched_crls.items():
+            restricted.add_fetched_crl(uri, fetched)
         if not restricted.cas:
             raise AuthFailure("no trusted CA")
         return restricted
