@@ -17,7 +17,15 @@ import pytest
 
 from petrel.lab import Lab, PetrelPeer, StrongSwan, strongswan_pair_confs, tcp_transfer, wait_for
 from petrel.lab.pairs import child_spis, logs, swan_child_count
-from petrel.lab.pki import PETREL_PKI, STRONGSWAN_PKI, Chain, Peer, install, tamper_signature
+from petrel.lab.pki import (
+    PETREL_PKI,
+    STRONGSWAN_PKI,
+    Chain,
+    FileServer,
+    Peer,
+    install,
+    tamper_signature,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 
@@ -48,6 +56,7 @@ def cert_conf(
     auth: str,
     local_id: str | None = None,
     remote_id: str | None = None,
+    revocation: str | None = None,
 ) -> str:
     """The lab's PSK configuration with certificate rounds instead (and no secrets);
     ``local_id``/``remote_id`` replace the identities ``id_style`` gives."""
@@ -56,8 +65,10 @@ def cert_conf(
         f"local {{\n      auth = {auth}\n      certs = {me.name}.pem\n"
         f"      id = {local_id or IDS[id_style](me)}\n    }}"
     )
+    policy = f"      revocation = {revocation}\n" if revocation else ""
     remote = (
-        f"remote {{\n      auth = {auth}\n      id = {remote_id or IDS[id_style](other)}\n    }}"
+        f"remote {{\n      auth = {auth}\n      id = {remote_id or IDS[id_style](other)}\n"
+        f"{policy}    }}"
     )
     text = re.sub(r"local \{\n\s+auth = psk\n\s+id = \S+\n\s+\}", local, text)
     return re.sub(r"remote \{\n\s+auth = psk\n\s+id = \S+\n\s+\}", remote, text)
@@ -180,12 +191,17 @@ PAIRS = ["strongswan->petrel", "petrel->strongswan"]
 IMPOSTOR_ID = "impostor.petrel.test"  # an identity neither certificate contains
 
 
-def _refused_both_ways(
-    lab: Lab, pair: str, petrel_files: dict, swan_files: dict, swan_id: str | None = None
-) -> str:
-    """strongSwan authenticates with ``swan_files`` (and IKE ID ``swan_id``, the FQDN in its
-    certificate by default); Petrel must refuse it whichever side initiates. Returns the
-    Petrel log line that says why."""
+def _mixed_pair(
+    lab: Lab,
+    pair: str,
+    petrel_files: dict,
+    swan_files: dict,
+    swan_id: str | None = None,
+    revocation: str | None = None,
+) -> tuple[PetrelPeer, StrongSwan]:
+    """Petrel and strongSwan, each with its credentials, L initiating as ``pair`` says;
+    strongSwan uses IKE ID ``swan_id`` (default: the FQDN in its certificate), Petrel checks
+    it with ``revocation``."""
     l_kind, _ = pair.split("->")
     swan_host, petrel_host = (
         (lab.left, lab.right) if l_kind == "strongswan" else (lab.right, lab.left)
@@ -196,7 +212,9 @@ def _refused_both_ways(
     )
     _, r_psk = strongswan_pair_confs(lab)
     swan_psk, petrel_psk = (l_psk, r_psk) if l_kind == "strongswan" else (r_psk, l_psk)
-    petrel_text = cert_conf(petrel_psk, petrel_me, swan_me, "fqdn", "pubkey", remote_id=swan_id)
+    petrel_text = cert_conf(
+        petrel_psk, petrel_me, swan_me, "fqdn", "pubkey", remote_id=swan_id, revocation=revocation
+    )
     swan_text = cert_conf(swan_psk, swan_me, petrel_me, "fqdn", "pubkey", local_id=swan_id)
     petrel = PetrelPeer(lab, petrel_host.ns, petrel_me.name, petrel_text)
     install(petrel.dir, petrel_files)
@@ -204,6 +222,21 @@ def _refused_both_ways(
     install(swan.dir, swan_files)
     swan.load()
     petrel.start()
+    return petrel, swan
+
+
+def _refused_both_ways(
+    lab: Lab,
+    pair: str,
+    petrel_files: dict,
+    swan_files: dict,
+    swan_id: str | None = None,
+    revocation: str | None = None,
+) -> str:
+    """strongSwan authenticates with ``swan_files`` (and IKE ID ``swan_id``); Petrel must
+    refuse it whichever side initiates. Returns the Petrel log line that says why."""
+    l_kind, _ = pair.split("->")
+    petrel, swan = _mixed_pair(lab, pair, petrel_files, swan_files, swan_id, revocation)
     initiator = swan if l_kind == "strongswan" else petrel
     assert not initiator.initiate("net", timeout=10), logs(swan, petrel)
     # charon logs each message it parses with its payloads: N(AUTH_FAILED) is the notify
@@ -289,6 +322,96 @@ def test_ca_false_certificate_as_issuer_refused(lab: Lab, tmp_path: Path, pair: 
     petrel_files = {**files[petrel.name], "x509/notca.pem": not_ca}
     line = _refused_both_ways(lab, pair, petrel_files, swan_files)
     assert 'CA:FALSE used as issuer: "C=CH, O=Petrel Lab, CN=Not A CA"' in line, line
+
+
+# CRLs fetched from a distribution point over HTTP (issue 8): strongSwan's end entity names
+# http://<strongSwan's host>:8080/sub.crl, served by a Python HTTP server in strongSwan's
+# namespace; Petrel fetches it during IKE_AUTH. An unreachable point is a closed port there.
+CRL_PORT = 8080
+
+
+def _cdp_case(
+    lab: Lab, tmp_path: Path, pair: str, served: str
+) -> tuple[dict, dict, FileServer, str]:
+    """Credentials whose strongSwan end entity names a CRL distribution point, and the
+    server; ``served``: ``good`` (a CRL revoking nothing of ours), ``revoked`` (revoking
+    strongSwan's certificate) or ``unreachable`` (the URI names a closed port)."""
+    chain, files = _ecdsa_chain(tmp_path)
+    swan = _swan_side(pair)
+    petrel = RIGHT if swan is LEFT else LEFT
+    host = lab.left if swan is LEFT else lab.right
+    folder = tmp_path / "www"
+    folder.mkdir()
+    server = FileServer(lab, host.ns, host.outer4, CRL_PORT, folder)
+    port = CRL_PORT if served != "unreachable" else CRL_PORT + 1
+    uri = f"http://{host.outer4}:{port}/sub.crl"
+    cert = chain.reissue(swan, "--crl", uri)
+    revoked = tmp_path / "revoked.pem"
+    revoked.write_bytes(
+        cert if served == "revoked" else files[petrel.name][f"x509/{petrel.name}.pem"]
+    )
+    (folder / "sub.crl").write_bytes(
+        chain.run(
+            "--signcrl", "--cacert", tmp_path / "intermediate.pem",
+            "--cakey", tmp_path / "intermediate.key", "--cert", revoked, "--outform", "der",
+        )
+    )  # fmt: skip
+    # The root's CRL (revoking nothing) is at hand in x509crl/, so ``strict`` can find the
+    # intermediate good too, as charon's strict would need.
+    root_crl = chain.run(
+        "--signcrl", "--cacert", tmp_path / "root.pem", "--cakey", tmp_path / "root.key",
+        "--outform", "pem",
+    )  # fmt: skip
+    petrel_files = {**files[petrel.name], "x509crl/root.crl": root_crl}
+    return petrel_files, {**files[swan.name], f"x509/{swan.name}.pem": cert}, server, uri
+
+
+@pytest.mark.parametrize(
+    ("pair", "revocation", "served"),
+    [
+        ("strongswan->petrel", "strict", "good"),
+        ("petrel->strongswan", "strict", "good"),
+        ("strongswan->petrel", "relaxed", "unreachable"),
+    ],
+)
+def test_crl_fetched_over_http_accepts(
+    lab: Lab, tmp_path: Path, pair: str, revocation: str, served: str
+) -> None:
+    """A current CRL fetched from the distribution point satisfies even ``strict``;
+    ``relaxed`` accepts a peer whose CRL cannot be fetched (charon: VALIDATION_FAILED is no
+    constraint)."""
+    petrel_files, swan_files, server, uri = _cdp_case(lab, tmp_path, pair, served)
+    petrel, swan = _mixed_pair(lab, pair, petrel_files, swan_files, revocation=revocation)
+    initiator = swan if pair.startswith("strongswan") else petrel
+    assert initiator.initiate("net"), logs(swan, petrel)
+    assert wait_for(lambda: len(child_spis(petrel)) == 1, 10), logs(swan, petrel)
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+    text = petrel.log_text()
+    assert f"fetching CRL from '{uri}'" in text, text
+    if served == "good":
+        assert f"fetched CRL of 'C=CH, O=Petrel Lab, CN=Lab Sub CA' from '{uri}'" in text
+        assert "GET /sub.crl" in server.log_text()
+    else:
+        assert f"CRL fetching from '{uri}' failed" in text
+
+
+@pytest.mark.parametrize(
+    ("pair", "revocation", "served", "reason"),
+    [
+        ("strongswan->petrel", "relaxed", "revoked", "revoked"),
+        ("petrel->strongswan", "relaxed", "revoked", "revoked"),
+        ("strongswan->petrel", "strict", "unreachable", "CRL failed, revocation = strict"),
+        ("strongswan->petrel", "ifuri", "unreachable", "CRL failed, revocation = ifuri"),
+    ],
+)
+def test_crl_fetched_over_http_refuses(
+    lab: Lab, tmp_path: Path, pair: str, revocation: str, served: str, reason: str
+) -> None:
+    """Revoked by the fetched CRL; or the distribution point is unreachable and the policy
+    wants a CRL: ``strict`` always, ``ifuri`` because the certificate names a point."""
+    petrel_files, swan_files, _server, _uri = _cdp_case(lab, tmp_path, pair, served)
+    line = _refused_both_ways(lab, pair, petrel_files, swan_files, revocation=revocation)
+    assert reason in line, line
 
 
 def test_null_authentication_between_petrels(lab: Lab) -> None:

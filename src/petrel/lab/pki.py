@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .netns import PYTHON
+from .netns import PYTHON, Lab, wait_for
 
 STRONGSWAN_PKI = ("pki",)
 PETREL_PKI = (PYTHON, "-m", "petrel.cli", "pki")
@@ -136,3 +136,29 @@ def install(folder: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(data)
         if relative.startswith("private/"):
             path.chmod(0o600)
+
+
+@dataclass
+class FileServer:
+    """``python -m http.server`` serving ``folder`` in a lab namespace (CRL distribution
+    points for the tests); its request log is ``log``."""
+
+    lab: Lab
+    ns: str
+    address: str
+    port: int
+    folder: Path
+
+    def __post_init__(self) -> None:
+        self.log = self.folder.parent / f"http-{self.port}.log"
+        argv = [PYTHON, "-u", "-m", "http.server", "--bind", self.address, str(self.port),
+                "--directory", str(self.folder)]  # fmt: skip
+        self.proc = self.lab.spawn_in(self.ns, argv, self.log)
+        if not wait_for(lambda: "Serving HTTP" in self.log_text(), 10):
+            raise RuntimeError(f"http.server did not start: {self.log_text()}")
+
+    def url(self, name: str) -> str:
+        return f"http://{self.address}:{self.port}/{name}"
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
