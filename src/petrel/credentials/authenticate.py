@@ -16,7 +16,7 @@ from datetime import datetime
 
 from petrel.credentials.constraints import AuthClass, AuthConstraint, select_schemes
 from petrel.credentials.identities import cert_match, format_identity, id_match
-from petrel.credentials.store import CredentialStore
+from petrel.credentials.store import CredentialStore, LocalCredential
 from petrel.crypto.auth import psk_auth
 from petrel.crypto.errors import CryptoError
 from petrel.crypto.keys import PublicKey
@@ -69,6 +69,7 @@ class LocalAuth:
     data: bytes
     scheme: SignatureScheme
     certificates: tuple[Certificate, ...] = ()
+    raw_key: bytes = b""  # our SubjectPublicKeyInfo when we hold no certificate (RFC 7670)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +109,20 @@ def sign_local(
             ) from None
         data = build_auth(key, method, octets)
         scheme, _ = parse_auth(method, data)
-        return LocalAuth(method, data, scheme, credential.to_send)
+        return LocalAuth(method, data, scheme, credential.to_send, _raw(credential))
     schemes = select_schemes(constraint, key, peer_hashes, rsa_pss=rsa_pss)
     if not schemes:
         raise AuthFailure(
             f"no common hash algorithm found to create signature with {key.key_type.value} key"
         )
     data = build_auth(key, AuthMethod.DIGITAL_SIGNATURE, octets, schemes[0])
-    return LocalAuth(AuthMethod.DIGITAL_SIGNATURE, data, schemes[0], credential.to_send)
+    return LocalAuth(
+        AuthMethod.DIGITAL_SIGNATURE, data, schemes[0], credential.to_send, _raw(credential)
+    )
+
+
+def _raw(credential: LocalCredential) -> bytes:
+    return credential.key.public.spki if credential.certificate is None else b""
 
 
 def _load_all(certificates: Sequence[bytes | Certificate]) -> list[Certificate]:
@@ -142,6 +149,7 @@ def verify_peer(
     revocation: Revocation | str = Revocation.RELAXED,
     eku: EkuPolicy | str = EkuPolicy.IKE,
     tried_crl_uris: frozenset[str] | None = None,
+    raw_keys: Sequence[bytes] = (),
 ) -> PeerAuth:
     """Verify the peer's AUTH over ``octets``.
 
@@ -151,6 +159,10 @@ def verify_peer(
     in the store that confirm ``peer_id`` are tried. The end-entity certificate must confirm
     ``peer_id`` (subject DN or subjectAltName), its path must validate, the signature must
     verify, and the result must comply with ``constraint``.
+
+    ``raw_keys``: its RFC 7670 CERT payloads (SubjectPublicKeyInfo DER), used when it sends
+    no certificate: the key must be one of the raw public keys trusted for ``peer_id``
+    (a raw key is never trusted for being sent).
 
     ``tried_crl_uris`` enables CRL fetching (None: only the CRLs in ``store``): once the
     signature verified, a certificate without a current CRL whose distribution points are not
@@ -171,6 +183,11 @@ def verify_peer(
         if not cert_match(end_entity, peer_id):
             raise AuthFailure(f"certificate '{end_entity.subject_str}' does not confirm '{who}'")
         candidates: list[Certificate | PublicKey] = [end_entity]
+    elif raw_keys:
+        _, keys = store.peer_candidates(peer_id)
+        sent_intermediates, candidates = [], [k for k in keys if k.spki in raw_keys]
+        if not candidates:
+            raise AuthFailure(f"the raw public key '{who}' sent is not trusted for it")
     else:
         stored, keys = store.peer_candidates(peer_id)
         sent_intermediates, candidates = [], [*stored, *keys]

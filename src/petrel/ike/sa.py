@@ -133,6 +133,7 @@ class IkeSa:
     attempt: int = 1  # keyingtries: which try this initiation is
     peer_hashes: tuple[int, ...] | None = None  # its SIGNATURE_HASH_ALGORITHMS (RFC 7427)
     peer_certreq: tuple[bytes, ...] | None = None  # CA key ids of its CERTREQ (§3.7)
+    peer_raw_keys: bool = False  # it sent a CERTREQ for raw public keys (RFC 7670 §3)
     awaiting_crls: AwaitingCrls | None = None  # IKE_AUTH parked while CRLs are fetched
     crl_tried: frozenset[str] = frozenset()  # distribution points fetched for its IKE_AUTH
 

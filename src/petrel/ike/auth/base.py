@@ -28,6 +28,7 @@ class OwnAuth:
     peer_hashes: tuple[int, ...] | None  # its SIGNATURE_HASH_ALGORITHMS; None: not sent
     certreq: tuple[bytes, ...] | None  # CA key ids of its CERTREQ; None: none received
     send_cert: str = "ifasked"  # always, ifasked or never (swanctl.conf)
+    peer_raw_keys: bool = False  # it asked for raw public keys in CERTREQ (RFC 7670 §3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class PeerAuth:
     config: AuthConfig  # our ``remote`` round
     auth: AUTH
     certificates: Sequence[bytes] = ()  # its CERT payloads (X.509 DER), end entity first
+    raw_keys: Sequence[bytes] = ()  # its CERT payloads of RFC 7670 raw public keys (SPKI DER)
     # CRL distribution points already fetched for this check; None: no fetching (the host
     # does not fetch), only the CRLs at hand count.
     tried_crl_uris: frozenset[str] | None = None

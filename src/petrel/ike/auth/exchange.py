@@ -84,6 +84,8 @@ class IkeAuth:
                 sa.peer_hashes = tuple(
                     _HASH.unpack_from(data, i)[0] for i in range(0, len(data) - 1, 2)
                 )
+            elif isinstance(payload, CERTREQ) and payload.encoding == CertEncoding.RAW_PUBLIC_KEY:
+                sa.peer_raw_keys = True  # RFC 7670 §3: it accepts raw public keys in CERT
             elif isinstance(payload, CERTREQ) and payload.encoding == CertEncoding.X509_SIGNATURE:
                 data = payload.data[: len(payload.data) - len(payload.data) % _KEYID_SIZE]
                 ids = tuple(data[i : i + _KEYID_SIZE] for i in range(0, len(data), _KEYID_SIZE))
@@ -91,7 +93,9 @@ class IkeAuth:
 
     def certreq(self, conns: Iterable[Connection]) -> list[Payload]:
         """Our CERTREQ (the key ids of our CAs) when one of ``conns`` checks the peer's
-        signature and asks for certificates (``send_certreq``)."""
+        signature and asks for certificates (``send_certreq``); and a CERTREQ for raw public
+        keys, with an empty Certification Authority field, when one of them trusts a raw
+        public key for the peer (``remote.pubkeys``, RFC 7670 §3)."""
         wanted = [c for c in conns if c.remote.method == "pubkey" and c.send_certreq]
         if not wanted:
             return []
@@ -99,7 +103,12 @@ class IkeAuth:
         for conn in wanted:
             keyids += [ca.public_key.spki_sha1 for ca in conn.remote.cacerts]
         unique = list(dict.fromkeys(keyids))
-        return [CERTREQ(CertEncoding.X509_SIGNATURE, b"".join(unique))] if unique else []
+        out: list[Payload] = (
+            [CERTREQ(CertEncoding.X509_SIGNATURE, b"".join(unique))] if unique else []
+        )
+        if any(c.remote.pubkeys for c in wanted):
+            out.append(CERTREQ(CertEncoding.RAW_PUBLIC_KEY, b""))
+        return out
 
     # ---------------------------------------------------------------- IKE_AUTH
 
@@ -119,6 +128,7 @@ class IkeAuth:
             peer_hashes=sa.peer_hashes,
             certreq=sa.peer_certreq,
             send_cert=conn.send_cert,
+            peer_raw_keys=sa.peer_raw_keys,
         )
         return self._authenticator(conn.local).build(own)
 
@@ -156,6 +166,11 @@ class IkeAuth:
                 p.data
                 for p in payloads
                 if isinstance(p, CERT) and p.encoding == CertEncoding.X509_SIGNATURE
+            ),
+            raw_keys=tuple(
+                p.data
+                for p in payloads
+                if isinstance(p, CERT) and p.encoding == CertEncoding.RAW_PUBLIC_KEY
             ),
             tried_crl_uris=sa.crl_tried if self.fetch_crls else None,
         )

@@ -33,6 +33,9 @@ class PubkeyAuthenticator:
         certs: list[Payload] = (
             [CERT(CertEncoding.X509_SIGNATURE, c.der) for c in local.certificates] if send else []
         )
+        if local.raw_key and own.peer_raw_keys and own.send_cert != "never":
+            # RFC 7670 §3: our raw key as a SubjectPublicKeyInfo, to a peer that asked for it.
+            certs = [CERT(CertEncoding.RAW_PUBLIC_KEY, local.raw_key)]
         return [*certs, AUTH(local.method, local.data)]
 
     def verify(self, peer: PeerAuth) -> str:
@@ -47,6 +50,7 @@ class PubkeyAuthenticator:
             remote_id=peer.config.id,
             constraint=AuthConstraint.parse(peer.config.auth),
             certificates=list(peer.certificates),
+            raw_keys=list(peer.raw_keys),
             revocation=peer.config.revocation,
             tried_crl_uris=peer.tried_crl_uris,
         )
