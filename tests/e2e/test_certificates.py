@@ -414,6 +414,92 @@ def test_crl_fetched_over_http_refuses(
     assert reason in line, line
 
 
+def _raw_key_conf(psk_conf: str, me: str, other: str) -> str:
+    """The lab's PSK configuration with raw public keys (swanctl ``pubkeys``) instead."""
+    text = psk_conf[: psk_conf.index("secrets {")]
+    for side, name in (("local", me), ("remote", other)):
+        text = re.sub(
+            rf"{side} \{{\n\s+auth = psk\n\s+id = \S+\n\s+\}}",
+            f"{side} {{\n      auth = pubkey\n      id = {name}.petrel.test\n"
+            f"      pubkeys = {name}.pub\n    }}",
+            text,
+        )
+    return text
+
+
+def _raw_keys(tmp_path: Path) -> dict[str, dict[str, bytes]]:
+    """An Ed25519 key per peer (strongSwan's pki); each peer holds its private key and both
+    public keys in ``pubkey/``."""
+    chain = Chain(STRONGSWAN_PKI, tmp_path, ("ed25519", None), ("ed25519", None), ("ed25519", None))
+    keys = {name: chain.key(name, ("ed25519", None)) for name in ("left", "right")}
+    pubs = {name: chain.run("--pub", "--in", key, "--outform", "pem") for name, key in keys.items()}
+    return {
+        name: {
+            f"private/{name}.key": key.read_bytes(),
+            **{f"pubkey/{n}.pub": pubs[n] for n in pubs},
+        }
+        for name, key in keys.items()
+    }
+
+
+def test_raw_public_keys_in_cert_payloads_between_petrels(lab: Lab, tmp_path: Path) -> None:
+    """RFC 7670: each Petrel asks for raw keys (CERTREQ of encoding 15) and sends its own in a
+    CERT payload; both authenticate with the key trusted for the other's ID."""
+    l_psk, r_psk = strongswan_pair_confs(lab)
+    files = _raw_keys(tmp_path)
+    peers = []
+    for host, me, other, psk in (
+        (lab.right, "right", "left", r_psk),
+        (lab.left, "left", "right", l_psk),
+    ):
+        peer = PetrelPeer(lab, host.ns, me, _raw_key_conf(psk, me, other))
+        install(peer.dir, files[me])
+        peers.append(peer.start())
+    right, left = peers
+    assert left.initiate("net"), logs(left, right)
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+    assert re.search(r"sending IKE_AUTH request 1 \[ IDi CERT [^]]*CERTREQ", left.log_text())
+    assert re.search(r"sending IKE_AUTH response 1 \[ IDr CERT AUTH", right.log_text())
+    for peer in (left, right):
+        assert "trusted public key for" in peer.log_text()
+
+
+@pytest.mark.parametrize("pair", ["petrel->strongswan", "strongswan->petrel"])
+def test_raw_public_keys_with_strongswan(lab: Lab, tmp_path: Path, pair: str) -> None:
+    """strongSwan 5.9.8 has no RFC 7670 (its CERT encodings end at 14): it ignores Petrel's
+    CERTREQ for raw keys ("not supported - ignored") and sends none, so Petrel sends no raw
+    key in CERT either; both use the ``pubkeys`` they trust."""
+    files = _raw_keys(tmp_path)
+    l_kind, r_kind = pair.split("->")
+    encap = ["encap = yes"] if l_kind == "petrel" else []
+    l_psk, _ = strongswan_pair_confs(lab, conn_extra=encap)
+    _, r_psk = strongswan_pair_confs(lab)
+    started: list[PetrelPeer | StrongSwan] = []
+    for kind, host, me, other, psk in (
+        (r_kind, lab.right, "right", "left", r_psk),
+        (l_kind, lab.left, "left", "right", l_psk),
+    ):
+        text = _raw_key_conf(psk, me, other)
+        if kind == "petrel":
+            peer = PetrelPeer(lab, host.ns, me, text)
+            install(peer.dir, files[me])
+            started.append(peer.start())
+        else:
+            swan = StrongSwan(lab, host.ns, me, text).start()
+            install(swan.dir, files[me])
+            swan.load()
+            started.append(swan)
+    right, left = started
+    assert left.initiate("net"), logs(left, right)
+    petrel = left if isinstance(left, PetrelPeer) else right
+    swan = right if isinstance(right, StrongSwan) else left
+    assert wait_for(lambda: len(child_spis(petrel)) == 1, 10), logs(left, right)
+    assert lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4, count=2) == 2
+    assert "not supported - ignored" in swan.log_text()
+    sent = re.findall(r"sending IKE_AUTH \w+ 1 \[ ([^]]*) \]", petrel.log_text())
+    assert sent and "CERT" not in sent[0].split(), sent
+
+
 def test_null_authentication_between_petrels(lab: Lab) -> None:
     """RFC 7619 NULL authentication (strongSwan 5.9 lacks it): Petrel↔Petrel, ID_NULL on both
     sides, traffic flows, and each side warns that its peer is unauthenticated."""
