@@ -7,7 +7,10 @@ certificate names."""
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +38,8 @@ def fetch_blocking(uri: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_CR
     """The bytes at ``uri`` (``http://`` or ``file://``); :class:`FetchError` otherwise."""
     if not uri.lower().startswith(("http://", "file://")):
         raise FetchError("only http:// and file:// distribution points are fetched")
+    if uri.lower().startswith("file://"):
+        _regular_file(uri)
     try:
         with _OPENER.open(uri, timeout=timeout) as answer:
             data = answer.read(limit + 1)
@@ -48,6 +53,18 @@ def fetch_blocking(uri: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_CR
     if not data:
         raise FetchError("empty answer")
     return data
+
+
+def _regular_file(uri: str) -> None:
+    """A ``file://`` CRL must be a regular file: a FIFO or device could block a worker
+    thread for ever (no socket timeout applies to files)."""
+    path = urllib.request.url2pathname(urllib.parse.urlsplit(uri).path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise FetchError(exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(mode):
+        raise FetchError("not a regular file")
 
 
 class CrlFetcher:

@@ -4,6 +4,7 @@ values, one answer per request (HTTP is exercised end to end in tests/e2e)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,9 @@ def test_size_bound_and_failures(tmp_path: Path) -> None:
         fetch_blocking((tmp_path / "missing.crl").as_uri())
     with pytest.raises(FetchError, match="only http:// and file://"):
         fetch_blocking("ldap://192.0.2.80/cn=crl")
+    os.mkfifo(tmp_path / "fifo.crl")  # would block a worker thread for ever
+    with pytest.raises(FetchError, match="not a regular file"):
+        fetch_blocking((tmp_path / "fifo.crl").as_uri())
     (tmp_path / "empty.crl").write_bytes(b"")
     with pytest.raises(FetchError, match="empty"):
         fetch_blocking((tmp_path / "empty.crl").as_uri())
