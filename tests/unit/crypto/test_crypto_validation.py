@@ -17,6 +17,8 @@ from petrel.crypto.validation import (
     PathFailure,
     PathValidationError,
     Revocation,
+    crls_to_fetch,
+    enforce_revocation,
     validate_path,
 )
 
@@ -195,6 +197,35 @@ def test_ifuri_with_distribution_point(chain: tuple[Node, Node, Node]) -> None:
     assert "failed" in str(error)
     crl = sign_crl(im.cert, im.key, [], now=START)
     assert validate_path(*args, now=NOW, revocation="ifuri", crls=[crl])
+
+
+def test_crls_to_fetch(chain: tuple[Node, Node, Node]) -> None:
+    """What to fetch: distribution points of certificates with no usable or a stale CRL,
+    http:// and file:// only, at most four a certificate, minus those already tried."""
+    ca, im, _ = chain
+    uris = (
+        "ldap://192.0.2.80/cn=im",
+        "http://192.0.2.80/1.crl",
+        "file:///var/lib/crl/2.crl",
+        "http://192.0.2.80/3.crl",
+        "http://192.0.2.80/4.crl",
+        "http://192.0.2.80/5.crl",
+    )
+    ee = leaf(im, spec=CertSpec(crl_uris=uris))
+    args = (ee.cert, [im.cert], [ca.cert])
+    path = validate_path(*args, now=NOW)
+    assert path.statuses[0] is CertStatus.FAILED
+    assert crls_to_fetch(path, frozenset()) == uris[1:5]
+    assert crls_to_fetch(path, frozenset(uris[1:3])) == uris[3:5]
+    enforce_revocation(path, "relaxed")
+    with pytest.raises(PathValidationError):
+        enforce_revocation(path, "ifuri")
+    im_crl = sign_crl(im.cert, im.key, [], now=START)
+    good = validate_path(*args, now=NOW, crls=[im_crl])
+    assert crls_to_fetch(good, frozenset()) == ()
+    stale = validate_path(*args, now=NOW + timedelta(days=30), crls=[im_crl])
+    assert stale.statuses[0] is CertStatus.STALE
+    assert crls_to_fetch(stale, frozenset()) == uris[1:5]
 
 
 def test_newest_crl_wins() -> None:
