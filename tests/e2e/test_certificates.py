@@ -11,6 +11,8 @@ side initiating)."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -331,7 +333,7 @@ CRL_PORT = 8080
 
 
 def _cdp_case(
-    lab: Lab, tmp_path: Path, pair: str, served: str
+    lab: Lab, tmp_path: Path, pair: str, served: str, delay: float = 0.0
 ) -> tuple[dict, dict, FileServer, str]:
     """Credentials whose strongSwan end entity names a CRL distribution point, and the
     server; ``served``: ``good`` (a CRL revoking nothing of ours), ``revoked`` (revoking
@@ -343,7 +345,7 @@ def _cdp_case(
     host = lab.left if swan is LEFT else lab.right
     folder = tmp_path / "www"
     folder.mkdir()
-    server = FileServer(lab, host.ns, host.outer4, CRL_PORT, folder)
+    server = FileServer(lab, host.ns, host.outer4, CRL_PORT, folder, delay)
     port = CRL_PORT if served != "unreachable" else CRL_PORT + 1
     uri = f"http://{host.outer4}:{port}/sub.crl"
     if served == "file":  # the namespaces share the file system
@@ -502,6 +504,32 @@ def test_raw_public_keys_with_strongswan(lab: Lab, tmp_path: Path, pair: str) ->
     assert "not supported - ignored" in swan.log_text()
     sent = re.findall(r"sending IKE_AUTH \w+ 1 \[ ([^]]*) \]", petrel.log_text())
     assert sent and "CERT" not in sent[0].split(), sent
+
+
+def test_slow_distribution_point_blocks_nothing(lab: Lab, tmp_path: Path) -> None:
+    """The CRL server answers after 6 s: charon retransmits its IKE_AUTH request meanwhile
+    (after 4 s); Petrel drops the retransmission without a second fetch, keeps serving its
+    control socket, and answers once the CRL has arrived."""
+    pair = "strongswan->petrel"
+    petrel_files, swan_files, server, uri = _cdp_case(lab, tmp_path, pair, "good", delay=6.0)
+    petrel, swan = _mixed_pair(lab, pair, petrel_files, swan_files, revocation="strict")
+    outcome: list[bool] = []
+    initiating = threading.Thread(target=lambda: outcome.append(swan.initiate("net")))
+    initiating.start()
+    try:
+        assert wait_for(lambda: "fetching CRL" in petrel.log_text(), 10), logs(swan, petrel)
+        started = time.monotonic()
+        listed = petrel.cli("list-sas", timeout=10)
+        assert listed.returncode == 0 and time.monotonic() - started < 3  # the loop is free
+        assert wait_for(lambda: "retransmit 1 of request with message ID 1" in swan.log_text(), 10)
+    finally:
+        initiating.join(60)
+    assert outcome == [True], logs(swan, petrel)
+    assert wait_for(lambda: len(child_spis(petrel)) == 1, 10), logs(swan, petrel)
+    text = petrel.log_text()
+    assert text.count(f"fetching CRL from '{uri}'") == 1
+    assert "dropped: retransmitted request awaiting a CRL fetch" in text
+    assert server.log_text().count("GET /sub.crl") == 1
 
 
 def test_null_authentication_between_petrels(lab: Lab) -> None:

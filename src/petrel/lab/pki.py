@@ -138,6 +138,20 @@ def install(folder: Path, files: dict[str, bytes]) -> None:
             path.chmod(0o600)
 
 
+_SLOW_SERVER = """
+import functools, http.server, sys, time
+address, port, folder, delay = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+class Slow(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(delay)
+        super().do_GET()
+handler = functools.partial(Slow, directory=folder)
+server = http.server.ThreadingHTTPServer((address, port), handler)
+print(f"Serving HTTP on {address} port {port}", flush=True)
+server.serve_forever()
+"""
+
+
 @dataclass
 class FileServer:
     """``python -m http.server`` serving ``folder`` in a lab namespace (CRL distribution
@@ -148,11 +162,12 @@ class FileServer:
     address: str
     port: int
     folder: Path
+    delay: float = 0.0  # seconds each answer waits (a slow distribution point)
 
     def __post_init__(self) -> None:
         self.log = self.folder.parent / f"http-{self.port}.log"
-        argv = [PYTHON, "-u", "-m", "http.server", "--bind", self.address, str(self.port),
-                "--directory", str(self.folder)]  # fmt: skip
+        argv = [PYTHON, "-u", "-c", _SLOW_SERVER, self.address, str(self.port),
+                str(self.folder), str(self.delay)]  # fmt: skip
         self.proc = self.lab.spawn_in(self.ns, argv, self.log)
         if not wait_for(lambda: "Serving HTTP" in self.log_text(), 10):
             raise RuntimeError(f"http.server did not start: {self.log_text()}")
