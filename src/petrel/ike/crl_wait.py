@@ -8,6 +8,8 @@ already being fetched (a fetch in flight is shared by every SA that needs it), a
 peer's retransmissions of a parked request. The host answers each fetch with
 ``IkeEngine.crl_fetched``; when the last one an exchange waits for has ended, the exchange is
 run again from its stored message with those URIs marked as tried, so it cannot ask twice.
+A parked exchange waits at most ``crl_wait_timeout`` (a typed SA timer); then what is still
+pending counts as a failed fetch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from . import events as ev
 from .sa import IkeSa, IkeState
 from .services import IkeServices
 from .task import Responder, Task
+from .timers import CRL_WAIT
 
 log = logging.getLogger("petrel.ike")
 
@@ -97,6 +100,7 @@ def _await(
     (it counts as a failed fetch, and the revocation policy decides)."""
     sa.crl_tried = sa.crl_tried | set(uris)
     sa.awaiting_crls = parked
+    sa.timers[CRL_WAIT] = now + ctx.settings.crl_wait_timeout
     for uri in uris:
         if uri in ctx.crl_fetches:
             parked.pending.add(uri)
@@ -143,9 +147,25 @@ def crl_fetched(
                 _resume(ctx, sa, now)
 
 
+def crl_wait_expired(ctx: IkeServices, sa: IkeSa, now: float) -> None:
+    """The host has not answered in time (it always should): the fetches still pending count
+    as failed for this exchange, and the revocation policy decides."""
+    parked = sa.awaiting_crls
+    if parked is None:
+        return
+    log.warning(
+        "IKE SA %d: no answer for CRL fetches from %s in time",
+        sa.ike_id,
+        ", ".join(f"'{u}'" for u in sorted(parked.pending)),
+    )
+    parked.pending.clear()
+    _resume(ctx, sa, now)
+
+
 def _resume(ctx: IkeServices, sa: IkeSa, now: float) -> None:
     """Run a parked IKE_AUTH again, now that its CRL fetches have ended."""
     parked, sa.awaiting_crls = sa.awaiting_crls, None
+    sa.timers.pop(CRL_WAIT, None)
     if parked is None or sa.state is IkeState.DEAD or sa.ike_id not in ctx.sas:
         return
     if parked.responder is not None and parked.header is not None:

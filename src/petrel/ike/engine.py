@@ -32,7 +32,7 @@ from .child_create import ChildCreate, ChildCreateResponder, create_child
 from .child_delete import delete_child
 from .child_rekey import ChildRekeyResponder, is_child_rekey, rekey_child
 from .counters import MessageCounters
-from .crl_wait import answer, crl_fetched, handle_response, parked_request
+from .crl_wait import answer, crl_fetched, crl_wait_expired, handle_response, parked_request
 from .fragment import open_fragment
 from .ike_auth import IkeAuth, IkeAuthResponder
 from .ike_delete import delete_ike
@@ -209,6 +209,8 @@ class IkeEngine:
             if child is not None:
                 log.info("CHILD_SA %s{%d} reached its life_time", child.config.name, child.child_id)
                 delete_child(self._ctx, sa, child, now, "life_time expired")
+        elif kind is TimerKind.CRL_WAIT:
+            crl_wait_expired(self._ctx, sa, now)
         elif kind is TimerKind.CREATE_CHILD and sa.connection is not None:
             assert key.child_name is not None
             self.create_child(sa.ike_id, key.child_name, now)

@@ -62,6 +62,7 @@ class EngineSettings:
     fragment_size: int = DEFAULT_FRAGMENT_SIZE  # IP datagram size for IKE fragments (RFC 7383)
     fetch_crls: bool = False  # the host fetches CRLs from distribution points (FetchCrl)
     max_crl_fetches: int = 8  # CRL fetches in flight at once; more URIs count as failed
+    crl_wait_timeout: float = 20.0  # a parked IKE_AUTH waits no longer for its fetches
 
 
 class IkeServices:

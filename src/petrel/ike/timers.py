@@ -14,6 +14,7 @@ class TimerKind(enum.Enum):
     REKEY_CHILD = "rekey-child"  # Child SA rekey_time
     EXPIRE_CHILD = "expire-child"  # Child SA life_time
     CREATE_CHILD = "create-child"  # retry of a CREATE_CHILD_SA after TEMPORARY_FAILURE
+    CRL_WAIT = "crl-wait"  # an IKE_AUTH parked for CRL fetches stops waiting (crl_wait.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +48,4 @@ DPD = TimerKey(TimerKind.DPD)
 REKEY_IKE = TimerKey(TimerKind.REKEY_IKE)
 EXPIRE_IKE = TimerKey(TimerKind.EXPIRE_IKE)
 REAUTH = TimerKey(TimerKind.REAUTH)
+CRL_WAIT = TimerKey(TimerKind.CRL_WAIT)

@@ -221,6 +221,29 @@ def test_initiator_parks_and_resumes(tmp_path: Path) -> None:
     assert up(left, left.take_events())
 
 
+@pytest.mark.parametrize(("revocation", "accepted"), [("strict", False), ("relaxed", True)])
+def test_host_that_never_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, revocation: str, accepted: bool
+) -> None:
+    """No answer within ``crl_wait_timeout``: the pending fetches count as failed."""
+    ca = root()
+    settings = EngineSettings(fetch_crls=True, crl_wait_timeout=5.0)
+    left, right = pair(
+        tmp_path, ca, leaf(ca, dn=MOON), with_cdp(ca, SUN, "sun.petrel.test"),
+        left_revocation=revocation, settings=settings,
+    )  # fmt: skip
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    assert fetches(left.take_events()) == [CDP]
+    assert left.next_timer() == 5.0
+    left.handle_timer(5.0)
+    pump(left, right, now=5.0)
+    assert up(left, left.take_events()) is accepted
+    assert f"no answer for CRL fetches from '{CDP}' in time" in caplog.text
+    left.crl_fetched(CDP, crl(ca), 6.0)  # a late answer is still cached, resumes nothing
+    assert CDP in left.auth.store.fetched_crls
+
+
 def test_fetching_disabled_keeps_the_old_behaviour(tmp_path: Path) -> None:
     """A host that does not fetch (the default): no FetchCrl, the policy decides at once."""
     ca = root()
