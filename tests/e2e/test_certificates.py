@@ -200,6 +200,7 @@ def _mixed_pair(
     swan_files: dict,
     swan_id: str | None = None,
     revocation: str | None = None,
+    swan_revocation: str | None = None,
 ) -> tuple[PetrelPeer, StrongSwan]:
     """Petrel and strongSwan, each with its credentials, L initiating as ``pair`` says;
     strongSwan uses IKE ID ``swan_id`` (default: the FQDN in its certificate), Petrel checks
@@ -217,7 +218,9 @@ def _mixed_pair(
     petrel_text = cert_conf(
         petrel_psk, petrel_me, swan_me, "fqdn", "pubkey", remote_id=swan_id, revocation=revocation
     )
-    swan_text = cert_conf(swan_psk, swan_me, petrel_me, "fqdn", "pubkey", local_id=swan_id)
+    swan_text = cert_conf(
+        swan_psk, swan_me, petrel_me, "fqdn", "pubkey", local_id=swan_id, revocation=swan_revocation
+    )
     petrel = PetrelPeer(lab, petrel_host.ns, petrel_me.name, petrel_text)
     install(petrel.dir, petrel_files)
     swan = StrongSwan(lab, swan_host.ns, swan_me.name, swan_text).start()
@@ -504,6 +507,31 @@ def test_raw_public_keys_with_strongswan(lab: Lab, tmp_path: Path, pair: str) ->
     assert "not supported - ignored" in swan.log_text()
     sent = re.findall(r"sending IKE_AUTH \w+ 1 \[ ([^]]*) \]", petrel.log_text())
     assert sent and "CERT" not in sent[0].split(), sent
+
+
+@pytest.mark.parametrize(
+    ("revocation", "accepted"), [("strict", False), ("ifuri", False), ("relaxed", True)]
+)
+def test_charon_applies_revocation_as_petrel(
+    lab: Lab, tmp_path: Path, revocation: str, accepted: bool
+) -> None:
+    """The reference for the policies above: charon 5.9.8 checking a Petrel certificate
+    whose distribution point cannot be fetched (charon's lab build loads no fetcher plugin,
+    so every fetch fails, as an unreachable point does) accepts and refuses exactly as
+    Petrel does in test_crl_fetched_from_distribution_point_*."""
+    chain, files = _ecdsa_chain(tmp_path)
+    uri = f"http://{lab.right.outer4}:{CRL_PORT + 1}/sub.crl"
+    cert = chain.reissue(LEFT, "--crl", uri)
+    petrel_files = {**files["left"], "x509/left.pem": cert}
+    petrel, swan = _mixed_pair(
+        lab, "petrel->strongswan", petrel_files, files["right"], swan_revocation=revocation
+    )
+    assert petrel.initiate("net", timeout=10) is accepted, logs(swan, petrel)
+    text = swan.log_text()
+    assert f"fetching crl from '{uri}'" in text and "crl fetching failed" in text, text
+    if not accepted:
+        assert "constraint check failed: RULE_CRL_VALIDATION is FAILED" in text, text
+        assert "peer rejected our authentication" in petrel.log_text()
 
 
 def test_slow_distribution_point_blocks_nothing(lab: Lab, tmp_path: Path) -> None:
