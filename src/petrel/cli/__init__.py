@@ -154,10 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     initiate.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
     initiate.set_defaults(func=_dispatch("_cmd_initiate"))
 
-    terminate = sub.add_parser("terminate", help="delete IKE SAs")
-    terminate.add_argument("--ike", help="connection name")
-    terminate.add_argument("--child", help="child name (terminates its IKE SA)")
+    terminate = sub.add_parser("terminate", help="delete IKE SAs, or Child SAs alone")
+    terminate.add_argument("--ike", help="connection name (deletes its IKE SAs)")
+    terminate.add_argument("--child", help="child name (deletes those Child SAs only)")
     terminate.add_argument("--ike-id", type=int, help="IKE SA unique id")
+    terminate.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
     terminate.set_defaults(func=_dispatch("_cmd_terminate"))
 
     rekey = sub.add_parser("rekey", help="rekey Child or IKE SAs (VICI rekey)")

@@ -78,7 +78,7 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    """``petrel down NAME``: the IKE SAs of connection NAME, or those carrying child NAME."""
+    """``petrel down NAME``: the IKE SAs of connection NAME, or the Child SAs of child NAME."""
     with connect(args) as client:
         conn, children = _children_of(client, args.name)
         if conn is None and not children:
@@ -87,7 +87,8 @@ def down(args: argparse.Namespace) -> int:
         message: dict[str, Any] = {"ike": conn} if conn else {"child": args.name}
         message["timeout"] = str(int(args.timeout * 1000))
         reply = _streamed(client, "terminate", message)
-    return finish("down", reply, f"{args.name}: down ({reply.get('terminated', 0)} IKE SA(s))")
+    kind = "IKE" if conn else "Child"
+    return finish("down", reply, f"{args.name}: down ({reply.get('terminated', 0)} {kind} SA(s))")
 
 
 def terminate(args: argparse.Namespace) -> int:
@@ -96,9 +97,12 @@ def terminate(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value:
             message[key.replace("_", "-")] = str(value)
+    # The daemon answers within the timeout (as charon: without one it waits for the peer).
+    message["timeout"] = str(int(args.timeout * 1000))
     with connect(args) as client:
         reply = _streamed(client, "terminate", message)
-    return finish("terminate", reply, f"terminated {reply.get('terminated', 0)} IKE SA(s)")
+    done = f"terminated {reply.get('terminated', 0)} {'Child' if args.child else 'IKE'} SA(s)"
+    return finish("terminate", reply, done)
 
 
 def rekey(args: argparse.Namespace) -> int:
