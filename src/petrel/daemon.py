@@ -17,10 +17,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from .control.api import IkeSaSnapshot, TrafficSnapshot, TrapPolicy
 from .control.commands import ControlCommands
-from .credentials.store import CredentialStore
 from .crlfetch import CrlFetcher
+from .daemon_host import DaemonHost
 from .dataplane.routing import FWMARK, ROUTING_TABLE, ROUTING_TABLE_PRIO, PolicyRouting
 from .dataplane.sockets import DatagramEndpoint, Received, open_esp_raw, open_udp
 from .dataplane.tun import TunDevice
@@ -28,12 +27,11 @@ from .dataplane.userspace import DEFAULT_OUTER_MTU, ESP_OVERHEAD, UserspaceDatap
 from .esp.udpencap import UdpKind, classify, keepalive
 from .ike import events as ev
 from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
-from .policy.connection import ChildConfig, Connection, SharedSecret, SwanctlConfig
+from .policy.connection import Connection, SwanctlConfig
 from .policy.selectors import resolve_dynamic
 from .ratelimit import DropLog
 from .savekeys import KeySaver
 from .service.hooks import DaemonHooks
-from .snapshots import ike_snapshot, traffic_snapshot
 
 log = logging.getLogger("petrel.daemon")
 net_log = logging.getLogger("petrel.net")
@@ -94,6 +92,7 @@ class Daemon:
         # serialises every netlink call.
         self._netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
         self.started_at = 0.0
+        self.host = DaemonHost(self)
         self.hooks = DaemonHooks(self, self.options.config_path, self.options.metrics)
 
     # ---------------------------------------------------------------- life cycle
@@ -252,7 +251,7 @@ class Daemon:
 
     async def _start_control(self) -> None:
         """The VICI socket, and its ``log``/``control-log`` events fed by Petrel's log."""
-        self.control = await ControlCommands(self).start(self.options.control_socket)
+        self.control = await ControlCommands(self.host).start(self.options.control_socket)
         self._log_handler = self.control.log_handler()
         logging.getLogger("petrel").addHandler(self._log_handler)
 
@@ -355,7 +354,7 @@ class Daemon:
         elif isinstance(event, ev.IkeSaUpdated):
             dataplane.update_addresses(event.ike_id, event.local, event.remote, event.encap)
         elif isinstance(event, ev.TrapRequested):
-            self._install_trap(event.connection, event.child)
+            self.install_trap(event.connection, event.child)
         elif isinstance(event, ev.IkeSaDown):
             self._acquiring = {a for a in self._acquiring if a[0] != event.name}
         if isinstance(event, ev.FetchCrl):
@@ -423,7 +422,7 @@ class Daemon:
 
     # ---------------------------------------------------------------- trap policies
 
-    def _install_trap(self, conn_name: str, child_name: str) -> None:
+    def install_trap(self, conn_name: str, child_name: str) -> None:
         conn = self.config.connections[conn_name]
         child = conn.children[child_name]
         remote = _concrete_address(conn.remote_addrs)
@@ -471,7 +470,7 @@ class Daemon:
         for conn in self.config.connections.values():
             for child in conn.children.values():
                 if child.start_action == "trap":
-                    self._install_trap(conn.name, child.name)
+                    self.install_trap(conn.name, child.name)
             for child in conn.children.values():
                 if child.start_action == "start":  # one IKE SA: later children queue on it
                     self.initiate(conn.name, child.name)
@@ -506,200 +505,7 @@ class Daemon:
         self.flush()
         return count
 
-    # ---------------------------------------------------------------- runtime configuration
-
-    def load_connection(self, conn: Connection) -> str:
-        """Add or replace a connection (VICI ``load-conn``) as charon does; returns "added",
-        "updated" or "replaced".  Established SAs keep the definition they were made with (a
-        changed one applies to the next initiation); start actions of children that changed
-        or went away are undone (trap removed, started SAs closed), those of new or changed
-        children run.  An identical definition changes nothing."""
-        old = self.config.connections.get(conn.name)
-        if old is not None and old == conn:
-            log.info("updated connection: %s (unchanged)", conn.name)
-            return "updated"
-        outcome = "added" if old is None else "replaced"
-        if old is None:
-            undo: list[ChildConfig] = []
-            start = list(conn.children.values())
-        elif replace(old, children={}) == replace(conn, children={}):
-            outcome = "updated"  # only children changed: the others are left alone
-            undo = [c for n, c in old.children.items() if conn.children.get(n) != c]
-            start = [c for n, c in conn.children.items() if old.children.get(n) != c]
-        else:
-            undo, start = list(old.children.values()), list(conn.children.values())
-        for child in undo:
-            self._undo_start_action(conn.name, child)
-        self.config.connections[conn.name] = conn
-        self.engine.connections[conn.name] = conn
-        self._open_sockets_for(conn)
-        for child in start:
-            self._run_start_action(conn, child)
-        self.flush()
-        log.info("%s connection: %s", outcome, conn.name)
-        return outcome
-
-    def unload_connection(self, name: str) -> bool:
-        """Remove a connection (VICI ``unload-conn``): its start actions are undone; other
-        SAs it made stay up until they end (as charon)."""
-        conn = self.config.connections.pop(name, None)
-        self.engine.connections.pop(name, None)
-        if conn is None:
-            return False
-        for child in conn.children.values():
-            self._undo_start_action(name, child)
-        self.flush()
-        return True
-
-    def set_credentials(self, store: CredentialStore, secrets: Iterable[SharedSecret]) -> None:
-        """Replace the credentials IKE authentication uses (VICI credential commands)."""
-        secrets = tuple(secrets)
-        self.engine.secrets = secrets
-        self.engine.auth.secrets = secrets
-        for uri, crl in self.engine.auth.store.fetched_crls.items():
-            store.add_fetched_crl(uri, crl)  # what was fetched stays cached
-        self.engine.auth.store = store
-
-    def install_policy(self, child_name: str, conn_name: str | None = None) -> str | None:
-        """Install the trap policy of a child (VICI ``install``); None, or charon's errmsg."""
-        for conn in self.config.connections.values():
-            if child_name in conn.children and conn_name in (None, conn.name):
-                break
-        else:
-            return "configuration name not found"
-        self._install_trap(conn.name, child_name)
-        trap = self.dataplane.traps.get((conn.name, child_name)) if self.dataplane else None
-        if trap is None or trap.expires is not None:
-            return f"installing policy '{child_name}' failed"
-        return None
-
-    def uninstall_policy(self, child_name: str, conn_name: str | None = None) -> bool:
-        """Remove a trap policy (VICI ``uninstall``); False when there is none."""
-        if self.dataplane is None:
-            return False
-        for (conn, child), trap in list(self.dataplane.traps.items()):
-            if child == child_name and conn_name in (None, conn) and trap.expires is None:
-                self.dataplane.remove_trap(conn, child)
-                self._acquiring.discard((conn, child))
-                log.info("trap policy removed for %s/%s", conn, child)
-                return True
-        return False
-
-    def trap_policies(self) -> list[TrapPolicy]:
-        """Installed trap policies: connection, child, local and remote selectors."""
-        if self.dataplane is None:
-            return []
-        out = []
-        for entry in self.dataplane.spd.entries:
-            handle = entry.handle
-            if isinstance(handle, tuple) and len(handle) == 3 and handle[0] == "trap":
-                trap = self.dataplane.traps.get((handle[1], handle[2]))
-                if trap is not None and trap.expires is None:
-                    out.append(TrapPolicy(handle[1], handle[2], entry.local, entry.remote))
-        return out
-
-    # ---------------------------------------------------------------- control queries
-
-    def uptime(self) -> float:
-        return self.now() - self.started_at
-
-    def has_timers(self) -> bool:
-        return self.engine.next_timer() is not None
-
-    def ike_sas(self) -> list[IkeSaSnapshot]:
-        """Snapshots of every IKE SA for the control socket (petrel.control.api)."""
-        installed = self.dataplane.children if self.dataplane is not None else None
-        now = self.now()
-        return [ike_snapshot(sa, installed, now) for sa in self.engine.ike_sas()]
-
-    def ike_sa(self, ike_id: int) -> IkeSaSnapshot | None:
-        installed = self.dataplane.children if self.dataplane is not None else None
-        for sa in self.engine.ike_sas():
-            if sa.ike_id == ike_id:
-                return ike_snapshot(sa, installed, self.now())
-        return None
-
-    def ike_name(self, ike_id: int) -> str | None:
-        return next((sa.name for sa in self.engine.ike_sas() if sa.ike_id == ike_id), None)
-
-    def child_owner(self, child_id: int) -> int | None:
-        return next((sa.ike_id for sa in self.engine.ike_sas() if child_id in sa.children), None)
-
-    def child_traffic(self, child_id: int) -> TrafficSnapshot | None:
-        installed = self.dataplane.children.get(child_id) if self.dataplane else None
-        return traffic_snapshot(installed, self.now()) if installed is not None else None
-
-    def connections(self) -> dict[str, Connection]:
-        return dict(self.config.connections)
-
-    def ike_drops(self) -> dict[str, int]:
-        return dict(self.engine.drops.counts)
-
-    def esp_drops(self) -> dict[str, int]:
-        return dict(self.dataplane.drop_counts()) if self.dataplane is not None else {}
-
-    def message_counts(self) -> dict[str | None, dict[str, int]]:
-        """IKE messages by exchange: None for all, else by connection name."""
-        messages = self.engine.messages
-        counts: dict[str | None, dict[str, int]] = {None: dict(messages.total)}
-        counts.update({name: dict(c) for name, c in messages.by_conn.items()})
-        return counts
-
-    def config_credentials(self) -> tuple[CredentialStore, tuple[SharedSecret, ...]]:
-        """The credentials of ``--config`` (its folders and secrets)."""
-        return self.config.credentials, tuple(self.config.secrets)
-
-    def credential_store(self) -> CredentialStore:
-        return self.engine.auth.store
-
-    def delete_child(self, ike_id: int, child_id: int) -> bool:
-        deleted = self.engine.delete_child(ike_id, child_id, self.now())
-        self.flush()
-        return deleted
-
-    def rekey_child(self, ike_id: int, child_id: int) -> bool:
-        started = self.engine.rekey_child(ike_id, child_id, self.now())
-        self.flush()
-        return started
-
-    def rekey_ike(self, ike_id: int, reauth: bool) -> bool:
-        if reauth:
-            self.engine.reauthenticate(ike_id, self.now())
-            started = True
-        else:
-            started = self.engine.rekey_ike(ike_id, self.now())
-        self.flush()
-        return started
-
-    def _run_start_action(self, conn: Connection, child: ChildConfig) -> None:
-        if child.start_action == "trap":
-            self._install_trap(conn.name, child.name)
-        elif child.start_action == "start":
-            try:
-                self.initiate(conn.name, child.name)
-            except (KeyError, ValueError, OSError) as exc:
-                log.warning("start_action for %s/%s failed: %s", conn.name, child.name, exc)
-
-    def _undo_start_action(self, conn_name: str, child: ChildConfig) -> None:
-        """charon's clear_start_action: a trap is uninstalled; a started child is closed, with
-        its IKE SA when that carries nothing else."""
-        if child.start_action == "trap":
-            self.uninstall_policy(child.name, conn_name)
-        if child.start_action != "start":
-            return
-        now = self.now()
-        for sa in self.engine.ike_sas():
-            if sa.name != conn_name:
-                continue
-            live = [c for c in sa.children.values() if c.state not in ("DELETING", "DELETED")]
-            mine = [c for c in live if c.config.name == child.name]
-            if not sa.children or (mine and len(mine) == len(live)):
-                self.engine.terminate(sa.ike_id, now)
-            else:
-                for c in mine:
-                    self.engine.delete_child(sa.ike_id, c.child_id, now)
-
-    def _open_sockets_for(self, conn: Connection) -> None:
+    def open_sockets_for(self, conn: Connection) -> None:
         """IKE sockets on a loaded connection's concrete local addresses, unless bound."""
         if self.loop is None:
             return

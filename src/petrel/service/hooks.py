@@ -90,11 +90,11 @@ class DaemonHooks:
         daemon = self.daemon
         unloaded = [name for name in daemon.config.connections if name not in config.connections]
         for name in unloaded:
-            daemon.unload_connection(name)
-        outcomes = [daemon.load_connection(conn) for conn in config.connections.values()]
+            daemon.host.unload_connection(name)
+        outcomes = [daemon.host.load_connection(conn) for conn in config.connections.values()]
         daemon.config.secrets = config.secrets
         daemon.config.credentials = config.credentials
-        daemon.set_credentials(config.credentials, config.secrets)
+        daemon.host.set_credentials(config.credentials, config.secrets)
         self.reloads += 1
         log.info(
             "SIGHUP: reloaded %s: %d connection(s), %d unloaded, %d secret(s)",

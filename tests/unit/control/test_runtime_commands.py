@@ -60,7 +60,7 @@ def run(test: Callable[[Daemon, Runner], Coroutine[Any, Any, None]]) -> None:
     async def main() -> None:
         daemon = Daemon(SwanctlConfig({}))
         daemon.loop = asyncio.get_running_loop()
-        control = ControlCommands(daemon)
+        control = ControlCommands(daemon.host)
         daemon.control = control
         commands = {**control.runtime.commands(), "list-conns": control.list_conns}
         commands["get-conns"] = control.get_conns
