@@ -28,10 +28,12 @@ from ..wire.errors import DecodeError
 from ..wire.payloads import FLAG_INITIATOR, FLAG_RESPONSE, SK, SKF, IkeHeader, Message, Notify
 from ..wire.registry import ExchangeType, NotifyType, name_of
 from . import events as ev
+from .admission import Admission, is_init_request
 from .auth.exchange import IkeAuth as Authenticators
 from .child_create import ChildCreate, ChildCreateResponder, create_child
 from .child_delete import delete_child
 from .child_rekey import ChildRekeyResponder, is_child_rekey, rekey_child
+from .cookies import CookieJar
 from .fragment import open_fragment
 from .ike_auth import IkeAuth, IkeAuthResponder
 from .ike_delete import delete_ike
@@ -70,7 +72,9 @@ class IkeEngine:
             connections, secrets, settings, random, credentials, clock, key_exchanges
         )
         self._ctx.on_lost = self._after_loss
-        self._cookie_secret = random(32)
+        s = self._ctx.settings
+        jar = CookieJar(random, s.cookie_lifetime, s.cookie_secret_lifetime)
+        self.admission = Admission(s, jar)
 
     @property
     def connections(self) -> dict[str, Connection]:
@@ -141,6 +145,7 @@ class IkeEngine:
                 and now >= sa.created_at + self.settings.half_open_timeout
             ):
                 log.info("IKE SA %d: half-open for too long, dropped", sa.ike_id)
+                self.admission.timed_out(sa.remote[0], now)
                 ctx.destroy(sa, "half-open timeout", notify_up=False)
                 continue
             for key, deadline in sorted(sa.timers.items(), key=lambda item: item[1]):
@@ -385,6 +390,8 @@ class IkeEngine:
         """Process one IKE message (without the non-ESP marker) received on ``local``."""
         ctx = self._ctx
         ctx.now = now
+        if is_init_request(data) and not self.admission.screen(ctx, data, local, remote, now):
+            return  # dropped or answered with a COOKIE, before any decoding (§2.6)
         try:
             message = decode_message(data)
         except DecodeError as exc:
@@ -396,7 +403,7 @@ class IkeEngine:
             if header.is_response:
                 self._init_response(data, message, now)
             else:
-                respond_init(ctx, data, message, local, remote, now, self._cookie_secret)
+                respond_init(ctx, data, message, local, remote, now)
             return
         sa = ctx.by_spi.get((header.spi_i, header.spi_r))
         if sa is None:
@@ -474,6 +481,7 @@ class IkeEngine:
         exchange = header.exchange
         responder: Responder
         if exchange == ExchangeType.IKE_AUTH and sa.state is IkeState.INIT_DONE:
+            self.admission.completed(remote[0])
             responder = IkeAuthResponder()
         elif exchange == ExchangeType.INFORMATIONAL and sa.state in (
             IkeState.ESTABLISHED,
