@@ -183,6 +183,7 @@ class Scene:
     responder: PetrelPeer | StrongSwan
     clients: list[tuple[str, Path]]
     responder_pid: int
+    client_peers: list[PetrelPeer | StrongSwan]
 
 
 def build_scene(lab: Lab, responder: str, env: dict[str, str] | None = None) -> Scene:
@@ -210,7 +211,8 @@ def build_scene(lab: Lab, responder: str, env: dict[str, str] | None = None) -> 
         lab, x_ns, "x", client_conf(X_ADDR, RX_ADDR, "sleft", X_INNER, lab, False)
     ).start()
     swan.load()
-    return Scene(lab, peer, [("petrel", left.vici), ("strongswan", swan.vici)], pid)
+    clients = [("petrel", left.vici), ("strongswan", swan.vici)]
+    return Scene(lab, peer, clients, pid, [left, swan])
 
 
 def charon_pid(swan: StrongSwan) -> int:
