@@ -10,7 +10,9 @@ when one was asked, a puzzle solution). In order, with strongSwan's setting name
    ``block_threshold`` times in a row without one completing);
 3. a host holding ``block_threshold`` half-open SAs is dropped (charon's "peer too
    aggressive");
-4. at ``init_limit_half_open`` half-open SAs every new request is dropped;
+4. at ``init_limit_half_open`` half-open SAs every new request is dropped, and so is one
+   read while more than ``init_limit_job_load`` datagrams wait behind it (``backlog``, set
+   by the host: Petrel's nearest thing to charon's queued jobs);
 5. from ``cookie_threshold`` half-open SAs on (and for 10 s after, charon's calm-down, so
    that retransmissions see one behaviour) a request needs a valid COOKIE, else it is
    answered with one — with a PUZZLE (RFC 8019 §7.1.1) when puzzles are on. A request with a
@@ -46,6 +48,7 @@ _PRF = 2  # Transform Type 2 (RFC 7296 §3.3.2)
 DROP_BLOCKED = "IKE_SA_INIT from a blocked host"
 DROP_AGGRESSIVE = "IKE_SA_INIT from a host at block_threshold half-open SAs"
 DROP_LIMIT = "IKE_SA_INIT over init_limit_half_open"
+DROP_JOB_LOAD = "IKE_SA_INIT over init_limit_job_load"
 DROP_COOKIE = "IKE_SA_INIT without a valid COOKIE (COOKIE sent)"
 DROP_STALE = "IKE_SA_INIT with a forged or expired COOKIE (new COOKIE sent)"
 DROP_PUZZLE = "IKE_SA_INIT with a wrong puzzle solution"
@@ -141,6 +144,7 @@ class Admission:
         self.blocked: dict[str, float] = {}  # host -> blocked until
         self.strikes: dict[str, int] = {}  # host -> half-open timeouts in a row
         self._cookies_until = float("-inf")
+        self.backlog = 0  # datagrams received and waiting behind the one being screened
 
     def screen(
         self, ctx: IkeServices, data: bytes, local: ev.Address, remote: ev.Address, now: float
@@ -164,6 +168,9 @@ class Admission:
         total = len(half_open)
         if s.init_limit_half_open and total >= s.init_limit_half_open:
             ctx.drops.drop(DROP_LIMIT, now, f"{total} half-open IKE SAs")
+            return False
+        if s.init_limit_job_load and self.backlog > s.init_limit_job_load:
+            ctx.drops.drop(DROP_JOB_LOAD, now, f"{self.backlog} datagrams waiting")
             return False
         if not self._cookies_required(total, now):
             return True

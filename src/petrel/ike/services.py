@@ -60,6 +60,7 @@ class EngineSettings:
     cookie_threshold: int = 10  # demand a COOKIE from this many half-open SAs on (charon: 30)
     block_threshold: int = 5  # drop IKE_SA_INIT from a host with this many half-open SAs
     init_limit_half_open: int = 1000  # drop IKE_SA_INIT from this many half-open SAs on
+    init_limit_job_load: int = 0  # drop IKE_SA_INIT while more datagrams than this wait
     block_time: float = 60.0  # a host whose half-open SAs time out block_threshold times: blocked
     cookie_lifetime: float = 20.0  # seconds a COOKIE stays valid
     cookie_secret_lifetime: float = 60.0  # seconds between COOKIE secret rotations

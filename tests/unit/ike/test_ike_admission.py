@@ -14,6 +14,7 @@ from petrel.ike.admission import (
     DROP_AGGRESSIVE,
     DROP_BLOCKED,
     DROP_COOKIE,
+    DROP_JOB_LOAD,
     DROP_LIMIT,
     DROP_PUZZLE,
     DROP_STALE,
@@ -310,3 +311,24 @@ def test_wrong_puzzle_solution_is_dropped() -> None:
     keys = b"".join(bytes([i]) * 8 for i in range(4))  # four keys, almost surely no solution
     right.receive(with_solution(bytes(request), cookie, keys), RIGHT, ("192.0.2.72", 500), 0.5)
     assert right.drops.counts[DROP_PUZZLE] == 1 and half_open(right) == 1
+
+
+def test_init_limit_job_load_drops_while_the_backlog_is_long() -> None:
+    right = responder(cookie_threshold=0, init_limit_job_load=8)
+    right.admission.backlog = 9
+    assert flood_request(right, "192.0.2.71") == b""
+    assert right.drops.counts[DROP_JOB_LOAD] == 1
+    right.admission.backlog = 8
+    assert flood_request(right, "192.0.2.71") != b""
+
+
+def test_daemon_reads_the_knobs_from_strongswan_conf(tmp_path, monkeypatch) -> None:
+    from petrel.daemon import DaemonOptions, with_strongswan_conf
+
+    conf = tmp_path / "strongswan.conf"
+    conf.write_text("charon {\n  block_threshold = 2\n}\npetrel {\n  puzzle_difficulty = 0\n}\n")
+    monkeypatch.setenv("STRONGSWAN_CONF", str(conf))
+    engine = with_strongswan_conf(DaemonOptions()).engine
+    assert (engine.block_threshold, engine.puzzle_difficulty, engine.cookie_threshold) == (2, 0, 10)
+    monkeypatch.delenv("STRONGSWAN_CONF")
+    assert with_strongswan_conf(DaemonOptions()).engine == EngineSettings()
