@@ -11,21 +11,10 @@ gets in by returning the cookie (RFC 8019 §7.1.1).
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from petrel.lab import Lab
-from petrel.lab.dos import (
-    ClientResult,
-    Probe,
-    build_scene,
-    flood_counts,
-    handshake_loop,
-    probe_loop,
-    start_flooder,
-)
+from petrel.lab.dos import build_scene, run_round
 
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 
@@ -37,54 +26,21 @@ RSS_GROWTH_KIB = 60 * 1024  # the flood may not grow the responder by more than 
 @pytest.mark.parametrize("mode", ["never", "cookie"])
 def test_legitimate_handshakes_survive_an_ike_sa_init_flood(lab: Lab, mode: str) -> None:
     scene = build_scene(lab, "petrel")
-    baseline = Probe()
-    stop = threading.Event()
-    probe = Probe()
-    probing = threading.Thread(
-        target=probe_loop, args=(scene.responder_pid, scene.responder.vici, stop, probe, True)
-    )
-    probing.start()
-    time.sleep(0.5)
-    baseline.rss = list(probe.rss)
-    out = lab.workdir / f"flood-{mode}.json"
-    flooder = start_flooder(lab, lab.right.outer4, FLOOD_RATE, SECONDS, mode, out)
-    time.sleep(1.0)  # the flood is on before the first legitimate handshake
-    results = [ClientResult(name) for name, _vici in scene.clients]
-    threads = [
-        threading.Thread(target=handshake_loop, args=(name, vici, stop, result))
-        for (name, vici), result in zip(scene.clients, results, strict=True)
-    ]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    flooder.wait(SECONDS + 20)
-    stop.set()
-    for thread in threads:
-        thread.join(60)
-    legit_seconds = time.monotonic() - started
-    probing.join(10)
-    counts = flood_counts(out)
-    stats = probe.last_stats
-    summary = (
-        f"flood {counts}; clients "
-        + "; ".join(f"{r.name}: {len(r.latencies)}/{r.attempts} {r.failures[:3]}" for r in results)
-        + f"; RSS {probe.rss[:1]}..{max(probe.rss, default=0)} KiB; stats failures "
-        f"{probe.stats_failures[:3]}, slowest {max(probe.stats_times, default=0):.2f} s; "
-        f"drops {stats.get('drops')}"
-    )
+    result = run_round(scene, mode, FLOOD_RATE, SECONDS)
+    summary = result.summary()
     print(summary)
-    attempts = sum(r.attempts for r in results)
-    succeeded = sum(len(r.latencies) for r in results)
+    counts, probe = result.flood, result.probe
     assert counts.get("sent", 0) >= FLOOD_RATE * SECONDS * 0.8, summary
     if mode == "cookie":
         assert counts.get("cookie_replies", 0) > 0, summary
-    # ≥ 10 times the legitimate IKE_SA_INIT rate (each handshake: at most two IKE_SA_INIT requests)
-    assert counts["sent"] / SECONDS >= 10 * (2 * attempts / legit_seconds), summary
-    assert all(r.attempts >= 5 for r in results), summary
-    assert succeeded >= 0.99 * attempts, summary
-    assert not probe.stats_failures, summary
+    # at least 10 times the legitimate IKE_SA_INIT rate (two requests per handshake at most)
+    legit_rate = 2 * result.attempts / result.legit_seconds
+    assert counts["sent"] / SECONDS >= 10 * legit_rate, summary
+    assert all(r.attempts >= 5 for r in result.clients), summary
+    assert result.succeeded >= 0.99 * result.attempts, summary
+    assert not probe.stats_failures and len(probe.stats_times) >= SECONDS, summary
     assert max(probe.stats_times) < 3.0, summary
-    assert max(probe.rss) - min(baseline.rss or probe.rss) < RSS_GROWTH_KIB, summary
+    assert max(probe.rss) - result.baseline_rss < RSS_GROWTH_KIB, summary
     if mode == "cookie":
         # Petrel solved the puzzles it was given (RFC 8019 §7.1.2); strongSwan, which knows
         # none, got in by returning the cookie alone (§7.1.1).

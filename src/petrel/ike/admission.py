@@ -25,7 +25,8 @@ Every refusal is counted by reason in the engine's drop log.
 
 from __future__ import annotations
 
-import ipaddress
+import logging
+import socket
 import struct
 from dataclasses import dataclass, field
 
@@ -36,7 +37,7 @@ from ..wire.registry import ExchangeType, NotifyType, PayloadType
 from . import events as ev
 from .cookies import CookieJar
 from .puzzle import PS_PAYLOAD, difficulty_for, puzzle_notify, verify
-from .services import ZERO_SPI, EngineSettings, IkeServices
+from .services import ZERO_SPI, EngineSettings, IkeServices, trace
 
 COOKIE_CALMDOWN = 10.0  # seconds cookies stay demanded after the load fell (as charon)
 MAX_TRACKED_HOSTS = 4096  # bound on the per-host abuse records
@@ -44,6 +45,13 @@ MAX_PAYLOADS = 64
 _U16 = struct.Struct(">H")
 _INIT = int(ExchangeType.IKE_SA_INIT)
 _PRF = 2  # Transform Type 2 (RFC 7296 §3.3.2)
+_HEADER = struct.Struct(">8s8sBBBBII")  # RFC 7296 §3.1
+_NOTIFY = struct.Struct(">BBHBBH")  # generic payload header, protocol, SPI size, type (§3.10)
+_PUZZLE_DATA = struct.Struct(">HB")
+_NOTIFY_TYPE = int(PayloadType.NOTIFY)
+_COOKIE = int(NotifyType.COOKIE)
+_PUZZLE = int(NotifyType.PUZZLE)
+log = logging.getLogger("petrel.ike")
 
 DROP_BLOCKED = "IKE_SA_INIT from a blocked host"
 DROP_AGGRESSIVE = "IKE_SA_INIT from a host at block_threshold half-open SAs"
@@ -124,6 +132,26 @@ def _prfs(body: bytes) -> list[int]:
     return out
 
 
+def cookie_reply(spi_i: bytes, cookie: bytes, prf: int | None, difficulty: int) -> bytes:
+    """``HDR, N(COOKIE) [, N(PUZZLE)]`` (§2.6, RFC 8019 §7.1.1), packed directly: this is
+    the one reply a flood gets, so it skips the general encoder."""
+    puzzle = difficulty > 0 and prf is not None
+    first = _NOTIFY.pack(_NOTIFY_TYPE if puzzle else 0, 0, 8 + len(cookie), 0, 0, _COOKIE)
+    body = first + cookie
+    if puzzle:
+        assert prf is not None
+        body += _NOTIFY.pack(0, 0, 11, 0, 0, _PUZZLE) + _PUZZLE_DATA.pack(prf, difficulty)
+    length = 28 + len(body)
+    header = _HEADER.pack(spi_i, ZERO_SPI, _NOTIFY_TYPE, 0x20, _INIT, FLAG_RESPONSE, 0, length)
+    if log.isEnabledFor(logging.DEBUG):
+        notifies = [Notify(NotifyType.COOKIE, cookie)]
+        if puzzle:
+            assert prf is not None
+            notifies.append(puzzle_notify(prf, difficulty))
+        trace("sending", None, IkeHeader(spi_i, ZERO_SPI, 0, _INIT, 0, FLAG_RESPONSE), notifies)
+    return header + body
+
+
 def puzzle_prf(offered: list[int]) -> int | None:
     """The PRF a puzzle uses: the first one offered that we have (RFC 8019 §7.1.1)."""
     for prf_id in offered:
@@ -177,7 +205,7 @@ class Admission:
         scan = scan_init(data)
         if scan is None or scan.nonce is None:
             return True  # malformed: the decoder refuses it without any key exchange
-        packed = ipaddress.ip_address(host).packed
+        packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
         asked = (
             self.jar.check(scan.cookie, now, scan.nonce, packed, scan.spi_i)
             if scan.cookie is not None
@@ -226,11 +254,7 @@ class Admission:
             )
         assert scan.nonce is not None
         cookie = self.jar.make(now, scan.nonce, packed, scan.spi_i, difficulty)
-        notifies = [Notify(NotifyType.COOKIE, cookie)]
-        if difficulty and prf is not None:
-            notifies.append(puzzle_notify(prf, difficulty))
-        header = IkeHeader(scan.spi_i, ZERO_SPI, 0, ExchangeType.IKE_SA_INIT, 0, FLAG_RESPONSE)
-        ctx.send_to(ctx.plain(None, header, notifies), local, remote)
+        ctx.send_to(cookie_reply(scan.spi_i, cookie, prf, difficulty), local, remote)
 
     def timed_out(self, host: str, now: float) -> None:
         """A half-open SA of ``host`` timed out; ``block_threshold`` in a row block it."""

@@ -1,7 +1,7 @@
 """Stateless COOKIEs (RFC 7296 §2.6) with a rotating, versioned secret.
 
 A cookie is ``version (1) | time (4) | difficulty (1) | tag (16)`` where the tag is
-HMAC-SHA-256 under the secret of that version over the other fields, the initiator's nonce,
+HMAC-SHA-256-128 under the secret of that version over the other fields, the initiator's nonce,
 its address and its SPI (§2.6's ``<VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)``,
 with the time and the puzzle difficulty asked (RFC 8019 §7.1.1) covered as well). The secret
 is replaced every ``rotate`` seconds; a cookie made with the previous secret is still accepted
@@ -10,17 +10,15 @@ until it is ``lifetime`` seconds old, never later. Tags are compared in constant
 
 from __future__ import annotations
 
-import hmac
 import struct
 from collections.abc import Callable
 
-from ..crypto.prf import prf_spec
-from ..wire.registry import PrfId
+from ..crypto.integ import Integrity, integ_spec
+from ..wire.registry import IntegId
 
 COOKIE_SIZE = 22
 _FIELDS = struct.Struct(">BIB")  # version, time (s), puzzle difficulty
-_TAG = 16
-_MAC = prf_spec(PrfId.HMAC_SHA2_256)
+_MAC = integ_spec(IntegId.HMAC_SHA2_256_128)  # 32-octet key, 16-octet tag
 
 
 class CookieJar:
@@ -33,8 +31,8 @@ class CookieJar:
         self.lifetime = lifetime
         self.rotate = max(rotate, lifetime)  # the previous secret covers a whole lifetime
         self._version = 0
-        self._secret = random(32)
-        self._previous: tuple[int, bytes] | None = None
+        self._secret = _MAC.keyed(random(32))
+        self._previous: tuple[int, Integrity] | None = None
         self._since: float | None = None
 
     def _roll(self, now: float) -> None:
@@ -43,14 +41,14 @@ class CookieJar:
         elif now - self._since >= self.rotate:
             self._previous = (self._version, self._secret)
             self._version = (self._version + 1) & 0xFF
-            self._secret = self._random(32)
+            self._secret = _MAC.keyed(self._random(32))
             self._since = now
 
     def make(self, now: float, nonce: bytes, host: bytes, spi: bytes, difficulty: int = 0) -> bytes:
         """A cookie for an initiator (``host``: its packed address)."""
         self._roll(now)
         fields = _FIELDS.pack(self._version, int(now) & 0xFFFFFFFF, difficulty)
-        return fields + _tag(self._secret, fields, nonce, host, spi)
+        return fields + self._secret.compute(_signed(fields, nonce, host, spi))
 
     def check(self, cookie: bytes, now: float, nonce: bytes, host: bytes, spi: bytes) -> int | None:
         """The puzzle difficulty a valid cookie was issued with; None if it is forged, of an
@@ -69,7 +67,7 @@ class CookieJar:
             secret = self._previous[1]
         else:
             return None
-        if not hmac.compare_digest(tag, _tag(secret, fields, nonce, host, spi)):
+        if not secret.verify(_signed(fields, nonce, host, spi), tag):  # constant time
             return None
         return int(difficulty)
 
@@ -78,6 +76,5 @@ class CookieJar:
         return self._version
 
 
-def _tag(secret: bytes, fields: bytes, nonce: bytes, host: bytes, spi: bytes) -> bytes:
-    data = fields + len(nonce).to_bytes(2, "big") + nonce + host + spi
-    return _MAC.compute(secret, data)[:_TAG]
+def _signed(fields: bytes, nonce: bytes, host: bytes, spi: bytes) -> bytes:
+    return fields + len(nonce).to_bytes(2, "big") + nonce + host + spi

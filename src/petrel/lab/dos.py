@@ -159,10 +159,18 @@ def probe_loop(pid: int, vici: Path, stop: threading.Event, probe: Probe, petrel
     _ = petrel
 
 
-def start_flooder(lab: Lab, target: str, rate: float, seconds: float, mode: str, out: Path):
+def start_flooder(
+    lab: Lab,
+    target: str,
+    rate: float,
+    seconds: float,
+    mode: str,
+    out: Path,
+    sources: str = FLOOD_SOURCES,
+) -> subprocess.Popen[bytes]:
     """The flooder in L (its output, one JSON line, goes to ``out``)."""
     argv = [
-        PYTHON, "-m", "petrel.lab.flood", "--target", target, "--sources", FLOOD_SOURCES,
+        PYTHON, "-m", "petrel.lab.flood", "--target", target, "--sources", sources,
         "--rate", str(rate), "--seconds", str(seconds), "--mode", mode,
     ]  # fmt: skip
     return lab.spawn_in(lab.left.ns, argv, out, env=dict(os.environ))
@@ -186,8 +194,11 @@ class Scene:
     client_peers: list[PetrelPeer | StrongSwan]
 
 
-def build_scene(lab: Lab, responder: str, env: dict[str, str] | None = None) -> Scene:
-    add_flood_sources(lab)
+def build_scene(
+    lab: Lab, responder: str, env: dict[str, str] | None = None, sources: str = FLOOD_SOURCES
+) -> Scene:
+    """R runs ``responder`` ("petrel" or "strongswan", default settings), the clients wait."""
+    add_flood_sources(lab, sources)
     x_ns = add_x_namespace(lab)
     conf = responder_conf(lab)
     peer: PetrelPeer | StrongSwan
@@ -222,3 +233,83 @@ def charon_pid(swan: StrongSwan) -> int:
     if pid_file.exists():
         return int(pid_file.read_text().strip())
     return swan.proc.pid
+
+
+@dataclass
+class Round:
+    """One flood round: the flooder's counters, each client's handshakes, the probe."""
+
+    mode: str
+    flood: dict  # type: ignore[type-arg]
+    clients: list[ClientResult]
+    probe: Probe
+    baseline_rss: int
+    legit_seconds: float
+
+    @property
+    def attempts(self) -> int:
+        return sum(r.attempts for r in self.clients)
+
+    @property
+    def succeeded(self) -> int:
+        return sum(len(r.latencies) for r in self.clients)
+
+    def latency(self, quantile: float) -> float:
+        values = sorted(x for r in self.clients for x in r.latencies)
+        if not values:
+            return float("nan")
+        return values[min(len(values) - 1, int(quantile * len(values)))]
+
+    def summary(self) -> str:
+        clients = "; ".join(
+            f"{r.name}: {len(r.latencies)}/{r.attempts} {r.failures[:3]}" for r in self.clients
+        )
+        probe = self.probe
+        return (
+            f"{self.mode}: flood {self.flood}; clients {clients}; RSS {self.baseline_rss}.."
+            f"{max(probe.rss, default=0)} KiB; stats failures {probe.stats_failures[:3]}, "
+            f"slowest {max(probe.stats_times, default=0):.2f} s; drops "
+            f"{probe.last_stats.get('drops')}"
+        )
+
+
+def run_round(
+    scene: Scene,
+    mode: str,
+    rate: float,
+    seconds: float,
+    sources: str = FLOOD_SOURCES,
+    handshakes: int = 10_000,
+) -> Round:
+    """Flood R for ``seconds`` while every client runs handshakes (at most ``handshakes``
+    each); the probe samples R's RSS and VICI ``stats`` from before the flood to the end."""
+    lab = scene.lab
+    stop = threading.Event()
+    probe = Probe()
+    probing = threading.Thread(
+        target=probe_loop, args=(scene.responder_pid, scene.responder.vici, stop, probe, True)
+    )
+    probing.start()
+    time.sleep(0.6)
+    baseline = min(probe.rss) if probe.rss else rss_kib(scene.responder_pid)
+    out = lab.workdir / f"flood-{mode}-{time.monotonic():.0f}.json"
+    flooder = start_flooder(lab, lab.right.outer4, rate, seconds, mode, out, sources)
+    time.sleep(1.0)  # the flood is on before the first legitimate handshake
+    results = [ClientResult(name) for name, _vici in scene.clients]
+    threads = [
+        threading.Thread(target=handshake_loop, args=(name, vici, stop, result, handshakes))
+        for (name, vici), result in zip(scene.clients, results, strict=True)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    try:
+        flooder.wait(seconds + 30)
+    except subprocess.TimeoutExpired:
+        lab.stop(flooder)
+    stop.set()
+    for thread in threads:
+        thread.join(90)
+    legit_seconds = time.monotonic() - started
+    probing.join(10)
+    return Round(mode, flood_counts(out), results, probe, baseline, legit_seconds)

@@ -332,3 +332,19 @@ def test_daemon_reads_the_knobs_from_strongswan_conf(tmp_path, monkeypatch) -> N
     assert (engine.block_threshold, engine.puzzle_difficulty, engine.cookie_threshold) == (2, 0, 10)
     monkeypatch.delenv("STRONGSWAN_CONF")
     assert with_strongswan_conf(DaemonOptions()).engine == EngineSettings()
+
+
+@pytest.mark.parametrize(("prf", "difficulty"), [(None, 0), (5, 0), (5, 11)])
+def test_packed_cookie_reply_equals_the_encoders(prf: int | None, difficulty: int) -> None:
+    from petrel.ike.admission import cookie_reply
+    from petrel.ike.protect import build_plain
+    from petrel.ike.puzzle import puzzle_notify
+    from petrel.wire.payloads import FLAG_RESPONSE, IkeHeader, Notify
+    from petrel.wire.registry import ExchangeType
+
+    cookie = os.urandom(22)
+    notifies = [Notify(NotifyType.COOKIE, cookie)]
+    if prf is not None and difficulty:
+        notifies.append(puzzle_notify(prf, difficulty))
+    header = IkeHeader(SPI, bytes(8), 0, ExchangeType.IKE_SA_INIT, 0, FLAG_RESPONSE)
+    assert cookie_reply(SPI, cookie, prf, difficulty) == build_plain(header, notifies)
