@@ -31,7 +31,8 @@ class CookieJar:
         self.lifetime = lifetime
         self.rotate = max(rotate, lifetime)  # the previous secret covers a whole lifetime
         self._version = 0
-        self._secret = _MAC.keyed(random(32))
+        self._keys = {0: random(32)}  # version -> key, for the current and previous secret
+        self._secret = _MAC.keyed(self._keys[0])
         self._previous: tuple[int, Integrity] | None = None
         self._since: float | None = None
 
@@ -41,7 +42,9 @@ class CookieJar:
         elif now - self._since >= self.rotate:
             self._previous = (self._version, self._secret)
             self._version = (self._version + 1) & 0xFF
-            self._secret = _MAC.keyed(self._random(32))
+            key = self._random(32)
+            self._keys = {self._previous[0]: self._keys[self._previous[0]], self._version: key}
+            self._secret = _MAC.keyed(key)
             self._since = now
 
     def make(self, now: float, nonce: bytes, host: bytes, spi: bytes, difficulty: int = 0) -> bytes:
@@ -74,6 +77,21 @@ class CookieJar:
     @property
     def version(self) -> int:
         return self._version
+
+    def __getstate__(self) -> dict[str, object]:
+        """Picklable (engine snapshots): the keyed MAC contexts are rebuilt from the keys."""
+        state = dict(self.__dict__)
+        state["_secret"] = self._keys[self._version]
+        if self._previous is not None:
+            state["_previous"] = (self._previous[0], self._keys[self._previous[0]])
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        keys: dict[int, bytes] = dict(self._keys)
+        self._secret = _MAC.keyed(keys[self._version])
+        if self._previous is not None:
+            self._previous = (self._previous[0], _MAC.keyed(keys[self._previous[0]]))
 
 
 def _signed(fields: bytes, nonce: bytes, host: bytes, spi: bytes) -> bytes:

@@ -348,3 +348,15 @@ def test_packed_cookie_reply_equals_the_encoders(prf: int | None, difficulty: in
         notifies.append(puzzle_notify(prf, difficulty))
     header = IkeHeader(SPI, bytes(8), 0, ExchangeType.IKE_SA_INIT, 0, FLAG_RESPONSE)
     assert cookie_reply(SPI, cookie, prf, difficulty) == build_plain(header, notifies)
+
+
+def test_cookie_jar_survives_pickling_with_both_secrets() -> None:
+    import pickle
+
+    jar = CookieJar(os.urandom, lifetime=20, rotate=60)
+    jar.make(0.0, NONCE, HOST, SPI)
+    old = jar.make(55.0, NONCE, HOST, SPI)
+    fresh = jar.make(61.0, NONCE, HOST, SPI)
+    copy = pickle.loads(pickle.dumps(jar))
+    assert copy.check(old, 70.0, NONCE, HOST, SPI) == 0
+    assert copy.check(fresh, 70.0, NONCE, HOST, SPI) == 0
