@@ -25,6 +25,7 @@ CHARON_KEYS: dict[str, tuple[str, type]] = {
 # petrel.<key> -> (EngineSettings field, type)
 PETREL_KEYS: dict[str, tuple[str, type]] = {
     "block_time": ("block_time", float),
+    "init_rate_per_host": ("init_rate_per_host", float),
     "cookie_lifetime": ("cookie_lifetime", float),
     "cookie_secret_lifetime": ("cookie_secret_lifetime", float),
     "puzzle_difficulty": ("puzzle_difficulty", int),

@@ -13,7 +13,9 @@ when one was asked, a puzzle solution). In order, with strongSwan's setting name
 4. at ``init_limit_half_open`` half-open SAs every new request is dropped, and so is one
    read while more than ``init_limit_job_load`` datagrams wait behind it (``backlog``, set
    by the host: Petrel's nearest thing to charon's queued jobs);
-5. from ``cookie_threshold`` half-open SAs on (and for 10 s after, charon's calm-down, so
+5. under load (cookies demanded, below) a host may send ``init_rate_per_host`` requests a
+   second (bursts of twice that): a flood's surplus costs no scan, no HMAC and no reply;
+6. from ``cookie_threshold`` half-open SAs on (and for 10 s after, charon's calm-down, so
    that retransmissions see one behaviour) a request needs a valid COOKIE, else it is
    answered with one — with a PUZZLE (RFC 8019 §7.1.1) when puzzles are on. A request with a
    valid cookie but no solution (an initiator that knows no puzzles, §7.1.2) is still
@@ -29,6 +31,7 @@ import logging
 import socket
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..crypto.errors import UnsupportedAlgorithm
 from ..crypto.prf import prf_spec
@@ -57,6 +60,7 @@ DROP_BLOCKED = "IKE_SA_INIT from a blocked host"
 DROP_AGGRESSIVE = "IKE_SA_INIT from a host at block_threshold half-open SAs"
 DROP_LIMIT = "IKE_SA_INIT over init_limit_half_open"
 DROP_JOB_LOAD = "IKE_SA_INIT over init_limit_job_load"
+DROP_RATE = "IKE_SA_INIT over init_rate_per_host under load"
 DROP_COOKIE = "IKE_SA_INIT without a valid COOKIE (COOKIE sent)"
 DROP_STALE = "IKE_SA_INIT with a forged or expired COOKIE (new COOKIE sent)"
 DROP_PUZZLE = "IKE_SA_INIT with a wrong puzzle solution"
@@ -171,6 +175,7 @@ class Admission:
         self.jar = jar
         self.blocked: dict[str, float] = {}  # host -> blocked until
         self.strikes: dict[str, int] = {}  # host -> half-open timeouts in a row
+        self.buckets: dict[str, tuple[float, float]] = {}  # host -> (tokens, last refill)
         self._cookies_until = float("-inf")
         self.backlog = 0  # datagrams received and waiting behind the one being screened
 
@@ -202,6 +207,9 @@ class Admission:
             return False
         if not self._cookies_required(total, now):
             return True
+        if s.init_rate_per_host and not self._within_rate(host, now):
+            ctx.drops.drop(DROP_RATE, now, host)
+            return False
         scan = scan_init(data)
         if scan is None or scan.nonce is None:
             return True  # malformed: the decoder refuses it without any key exchange
@@ -227,6 +235,20 @@ class Admission:
             ctx.drops.drop(DROP_UNSOLVED, now, host)
             return False
         return True  # RFC 8019 §7.1.2: it returned the cookie, but knows no puzzles
+
+    def _within_rate(self, host: str, now: float) -> bool:
+        """Token bucket per host: ``init_rate_per_host`` requests/s, bursts of twice that."""
+        rate = self.settings.init_rate_per_host
+        tokens, last = self.buckets.get(host, (2.0 * rate, now))
+        tokens = min(2.0 * rate, tokens + (now - last) * rate)
+        if tokens < 1.0:
+            self.buckets[host] = (tokens, now)
+            return False
+        if host in self.buckets:
+            self.buckets[host] = (tokens - 1.0, now)
+        else:
+            _bounded_put(self.buckets, host, (tokens - 1.0, now))
+        return True
 
     def _cookies_required(self, half_open: int, now: float) -> bool:
         threshold = self.settings.cookie_threshold
@@ -272,9 +294,9 @@ class Admission:
         self.strikes.pop(host, None)
 
 
-def _bounded_put(table: dict[str, float] | dict[str, int], key: str, value: float) -> None:
+def _bounded_put(table: dict[str, Any], key: str, value: object) -> None:
     """Insert, evicting the oldest entries beyond MAX_TRACKED_HOSTS (memory stays bounded)."""
     table.pop(key, None)
     while len(table) >= MAX_TRACKED_HOSTS:
         del table[next(iter(table))]
-    table[key] = value  # type: ignore[assignment]
+    table[key] = value

@@ -62,6 +62,7 @@ class EngineSettings:
     init_limit_half_open: int = 1000  # drop IKE_SA_INIT from this many half-open SAs on
     init_limit_job_load: int = 0  # drop IKE_SA_INIT while more datagrams than this wait
     block_time: float = 60.0  # a host whose half-open SAs time out block_threshold times: blocked
+    init_rate_per_host: float = 10.0  # IKE_SA_INIT/s a host may send while cookies are on
     cookie_lifetime: float = 20.0  # seconds a COOKIE stays valid
     cookie_secret_lifetime: float = 60.0  # seconds between COOKIE secret rotations
     puzzle_difficulty: int = 8  # RFC 8019 puzzle asked at the cookie threshold (0: no puzzles)

@@ -17,6 +17,7 @@ from petrel.ike.admission import (
     DROP_JOB_LOAD,
     DROP_LIMIT,
     DROP_PUZZLE,
+    DROP_RATE,
     DROP_STALE,
     DROP_UNSOLVED,
     scan_init,
@@ -360,3 +361,14 @@ def test_cookie_jar_survives_pickling_with_both_secrets() -> None:
     copy = pickle.loads(pickle.dumps(jar))
     assert copy.check(old, 70.0, NONCE, HOST, SPI) == 0
     assert copy.check(fresh, 70.0, NONCE, HOST, SPI) == 0
+
+
+def test_per_host_rate_under_load_drops_the_surplus_before_any_work() -> None:
+    right = responder(cookie_threshold=1, init_rate_per_host=5, puzzle_difficulty=0)
+    flood_request(right, "192.0.2.70")
+    replies = [flood_request(right, "192.0.2.71", now=1.0) for _ in range(15)]
+    assert sum(1 for r in replies if cookie_of(r)) == 10  # a burst of twice the rate
+    assert right.drops.counts[DROP_RATE] == 5
+    assert cookie_of(flood_request(right, "192.0.2.72", now=1.0))  # other hosts unaffected
+    assert cookie_of(flood_request(right, "192.0.2.71", now=1.25))  # a token per 0.2 s
+    assert flood_request(right, "192.0.2.71", now=1.25) == b""
