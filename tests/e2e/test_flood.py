@@ -19,7 +19,7 @@ from petrel.lab.dos import build_scene, run_round
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 
 FLOOD_RATE = 1000.0
-SECONDS = 15.0
+SECONDS = 12.0
 RSS_GROWTH_KIB = 60 * 1024  # the flood may not grow the responder by more than this
 
 
