@@ -241,14 +241,13 @@ class Admission:
         rate = self.settings.init_rate_per_host
         tokens, last = self.buckets.get(host, (2.0 * rate, now))
         tokens = min(2.0 * rate, tokens + (now - last) * rate)
-        if tokens < 1.0:
-            self.buckets[host] = (tokens, now)
-            return False
+        allowed = tokens >= 1.0
+        left = (tokens - 1.0 if allowed else tokens, now)
         if host in self.buckets:
-            self.buckets[host] = (tokens - 1.0, now)
+            self.buckets[host] = left
         else:
-            _bounded_put(self.buckets, host, (tokens - 1.0, now))
-        return True
+            _bounded_put(self.buckets, host, left)
+        return allowed
 
     def _cookies_required(self, half_open: int, now: float) -> bool:
         threshold = self.settings.cookie_threshold
