@@ -46,6 +46,8 @@ def test_legitimate_handshakes_survive_an_ike_sa_init_flood(lab: Lab, mode: str)
         # none, got in by returning the cookie alone (§7.1.1).
         petrel_client, swan_client = scene.client_peers
         assert "and a solved puzzle" in petrel_client.log_text(), summary
+        drops = probe.last_stats.get("drops", {}).get("ike", {})
+        assert not [reason for reason in drops if "puzzle" in reason], summary
         swan_log = swan_client.log_text()
         assert "IKE_SA_INIT response 0 [ N(COOKIE) N((16434)) ]" in swan_log, summary
         assert "IKE_SA_INIT request 0 [ N(COOKIE) SA KE No" in swan_log, summary
