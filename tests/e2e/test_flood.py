@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 
 FLOOD_RATE = 1000.0
 SECONDS = 12.0
-RSS_GROWTH_KIB = 60 * 1024  # the flood may not grow the responder by more than this
+RSS_GROWTH_KIB = 32 * 1024  # the flood may not grow the responder by more than this
 
 
 @pytest.mark.parametrize("mode", ["never", "cookie"])
