@@ -15,7 +15,8 @@ when one was asked, a puzzle solution). In order, with strongSwan's setting name
    by the host: Petrel's nearest thing to charon's queued jobs);
 5. under load (cookies demanded, below) a host may send ``init_rate_per_host`` requests a
    second (bursts of twice that): a flood's surplus costs no scan, no HMAC and no reply;
-6. from ``cookie_threshold`` half-open SAs on (and for 10 s after, charon's calm-down, so
+6. under load a request whose payload chain does not parse is dropped unanswered;
+7. from ``cookie_threshold`` half-open SAs on (and for 10 s after, charon's calm-down, so
    that retransmissions see one behaviour) a request needs a valid COOKIE, else it is
    answered with one — with a PUZZLE (RFC 8019 §7.1.1) when puzzles are on. A request with a
    valid cookie but no solution (an initiator that knows no puzzles, §7.1.2) is still
@@ -61,6 +62,7 @@ DROP_AGGRESSIVE = "IKE_SA_INIT from a host at block_threshold half-open SAs"
 DROP_LIMIT = "IKE_SA_INIT over init_limit_half_open"
 DROP_JOB_LOAD = "IKE_SA_INIT over init_limit_job_load"
 DROP_RATE = "IKE_SA_INIT over init_rate_per_host under load"
+DROP_MALFORMED = "malformed IKE_SA_INIT under load"
 DROP_COOKIE = "IKE_SA_INIT without a valid COOKIE (COOKIE sent)"
 DROP_STALE = "IKE_SA_INIT with a forged or expired COOKIE (new COOKIE sent)"
 DROP_PUZZLE = "IKE_SA_INIT with a wrong puzzle solution"
@@ -211,8 +213,9 @@ class Admission:
             ctx.drops.drop(DROP_RATE, now, host)
             return False
         scan = scan_init(data)
-        if scan is None or scan.nonce is None:
-            return True  # malformed: the decoder refuses it without any key exchange
+        if scan is None or scan.nonce is None:  # under load, no INVALID_SYNTAX answers
+            ctx.drops.drop(DROP_MALFORMED, now, host)
+            return False
         packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
         asked = (
             self.jar.check(scan.cookie, now, scan.nonce, packed, scan.spi_i)

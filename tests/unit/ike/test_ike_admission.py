@@ -16,6 +16,7 @@ from petrel.ike.admission import (
     DROP_COOKIE,
     DROP_JOB_LOAD,
     DROP_LIMIT,
+    DROP_MALFORMED,
     DROP_PUZZLE,
     DROP_RATE,
     DROP_STALE,
@@ -372,3 +373,12 @@ def test_per_host_rate_under_load_drops_the_surplus_before_any_work() -> None:
     assert cookie_of(flood_request(right, "192.0.2.72", now=1.0))  # other hosts unaffected
     assert cookie_of(flood_request(right, "192.0.2.71", now=1.25))  # a token per 0.2 s
     assert flood_request(right, "192.0.2.71", now=1.25) == b""
+
+
+def test_malformed_request_under_load_is_dropped_unanswered() -> None:
+    right = responder(cookie_threshold=1)
+    flood_request(right, "192.0.2.70")
+    request = bytearray(request_template())
+    request[0:8] = os.urandom(8)
+    right.receive(bytes(request[:-4]), RIGHT, ("192.0.2.71", 500), 1.0)  # length field lies
+    assert right.take_datagrams() == [] and right.drops.counts[DROP_MALFORMED] == 1
