@@ -93,7 +93,7 @@ class ClientResult:
 
 
 def handshake_loop(
-    name: str, vici: Path, stop: threading.Event, result: ClientResult, limit: int = 10_000
+    vici: Path, stop: threading.Event, result: ClientResult, limit: int = 10_000
 ) -> None:
     """Initiate and terminate ``c`` (child ``net``) until ``stop``; record each outcome."""
     uri = f"unix://{vici}"
@@ -143,7 +143,8 @@ class Probe:
     last_stats: dict = field(default_factory=dict)  # type: ignore[type-arg]
 
 
-def probe_loop(pid: int, vici: Path, stop: threading.Event, probe: Probe, petrel: bool) -> None:
+def probe_loop(pid: int, vici: Path, stop: threading.Event, probe: Probe) -> None:
+    """Every 0.5 s until ``stop``: ``pid``'s RSS and a VICI ``stats`` round trip (5 s at most)."""
     from ..control.client import ViciClient
 
     while not stop.is_set():
@@ -156,7 +157,6 @@ def probe_loop(pid: int, vici: Path, stop: threading.Event, probe: Probe, petrel
         except Exception as exc:  # any failure to answer is the finding
             probe.stats_failures.append(f"{type(exc).__name__}: {exc}")
         stop.wait(0.5)
-    _ = petrel
 
 
 def start_flooder(
@@ -287,7 +287,7 @@ def run_round(
     stop = threading.Event()
     probe = Probe()
     probing = threading.Thread(
-        target=probe_loop, args=(scene.responder_pid, scene.responder.vici, stop, probe, True)
+        target=probe_loop, args=(scene.responder_pid, scene.responder.vici, stop, probe)
     )
     probing.start()
     time.sleep(0.6)
@@ -297,8 +297,8 @@ def run_round(
     time.sleep(1.0)  # the flood is on before the first legitimate handshake
     results = [ClientResult(name) for name, _vici in scene.clients]
     threads = [
-        threading.Thread(target=handshake_loop, args=(name, vici, stop, result, handshakes))
-        for (name, vici), result in zip(scene.clients, results, strict=True)
+        threading.Thread(target=handshake_loop, args=(vici, stop, result, handshakes))
+        for (_name, vici), result in zip(scene.clients, results, strict=True)
     ]
     started = time.monotonic()
     for thread in threads:
