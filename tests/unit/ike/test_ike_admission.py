@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from petrel.config.swanctl import parse_swanctl
 from petrel.ike import events as ev
@@ -382,3 +384,22 @@ def test_malformed_request_under_load_is_dropped_unanswered() -> None:
     request[0:8] = os.urandom(8)
     right.receive(bytes(request[:-4]), RIGHT, ("192.0.2.71", 500), 1.0)  # length field lies
     assert right.take_datagrams() == [] and right.drops.counts[DROP_MALFORMED] == 1
+
+
+@given(st.binary(max_size=400), st.integers(0, 3))
+@settings(max_examples=300, deadline=None)
+def test_hostile_requests_under_load_never_raise_nor_open_sas(body: bytes, variant: int) -> None:
+    """Under load no datagram, however built, gets past the gate without a valid cookie."""
+    right = responder(cookie_threshold=1, block_threshold=0)
+    flood_request(right, "192.0.2.70")
+    template = bytearray(request_template())
+    template[0:8] = bytes(range(1, 9))
+    data = bytes(template[:28]) + body
+    if variant == 1:  # a consistent length field
+        data = data[:24] + len(data).to_bytes(4, "big") + data[28:]
+    elif variant == 2:  # a real request with a forged cookie
+        data = with_cookie(bytes(template), body[:64] or b"\0")
+    elif variant == 3:  # a real request, tail mutated
+        data = bytes(template[: len(template) - len(body[:40])]) + body[:40]
+    right.receive(data, RIGHT, ("192.0.2.71", 500), 1.0)
+    assert half_open(right) == 1
