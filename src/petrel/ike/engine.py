@@ -121,7 +121,10 @@ class IkeEngine:
 
     def next_timer(self) -> float | None:
         deadlines = [retry[0] for retry in self._ctx.retries]
-        for sa in self._ctx.sas.values():
+        oldest = self._ctx.half_open.oldest()
+        if oldest is not None:
+            deadlines.append(oldest.created_at + self.settings.half_open_timeout)
+        for sa in self._settled():
             if sa.outstanding is not None:
                 deadlines.append(sa.outstanding.next_send)
                 if sa.outstanding.give_up_at is not None:
@@ -139,7 +142,14 @@ class IkeEngine:
             _at, conn_name, child_name, local, remote, tries = retry
             if conn_name in self.connections:
                 self._initiate(conn_name, child_name, local, remote, now, tries)
-        for sa in list(ctx.sas.values()):
+        timeout = self.settings.half_open_timeout
+        for sa in ctx.half_open.values():  # oldest first
+            if now < sa.created_at + timeout:
+                break
+            log.info("IKE SA %d: half-open for too long, dropped", sa.ike_id)
+            self.admission.timed_out(sa.remote[0], now)
+            ctx.destroy(sa, "half-open timeout", notify_up=False)
+        for sa in self._settled():
             if (
                 sa.state is IkeState.INIT_DONE
                 and now >= sa.created_at + self.settings.half_open_timeout
@@ -177,6 +187,15 @@ class IkeEngine:
             ctx.send(sa, pending.data)
             pending.next_send = now + ctx.backoff(pending.tries)
             pending.tries += 1
+
+    def _settled(self) -> list[IkeSa]:
+        """The IKE SAs other than the responder's half-open ones (which have no timers but
+        the half-open timeout, kept in creation order by the table): under a flood these
+        are few, and the timers need not walk thousands of half-open SAs."""
+        sas, half = self._ctx.sas, self._ctx.half_open.ids
+        if not half:
+            return list(sas.values())
+        return [sas[i] for i in sorted(sas.keys() - half)]
 
     def _sa_timer(self, sa: IkeSa, key: TimerKey, now: float) -> None:
         """One of an SA's timers fired."""

@@ -20,6 +20,7 @@ class HalfOpenTable:
     def __init__(self) -> None:
         self._sas: dict[HalfOpenKey, IkeSa] = {}
         self._per_host: Counter[str] = Counter()
+        self.ids: set[int] = set()  # their ike_ids: the engine's timers skip them in bulk
 
     def __len__(self) -> int:
         return len(self._sas)
@@ -34,19 +35,24 @@ class HalfOpenTable:
         return self._sas.get(key)
 
     def __setitem__(self, key: HalfOpenKey, sa: IkeSa) -> None:
-        if key not in self._sas:
+        old = self._sas.get(key)
+        if old is None:
             self._per_host[key[1]] += 1
+        else:
+            self.ids.discard(old.ike_id)
         self._sas[key] = sa
+        self.ids.add(sa.ike_id)
 
     def pop(self, key: HalfOpenKey, default: IkeSa | None = None) -> IkeSa | None:
         sa = self._sas.pop(key, None)
         if sa is None:
             return default
         self._forget(key[1])
+        self.ids.discard(sa.ike_id)
         return sa
 
     def __delitem__(self, key: HalfOpenKey) -> None:
-        del self._sas[key]
+        self.ids.discard(self._sas.pop(key).ike_id)
         self._forget(key[1])
 
     def items(self) -> list[tuple[HalfOpenKey, IkeSa]]:
@@ -60,6 +66,7 @@ class HalfOpenTable:
         return self._per_host.get(host, 0)
 
     def oldest(self) -> IkeSa | None:
+        """The first inserted, i.e. the first to time out (time only moves forward)."""
         return next(iter(self._sas.values()), None)
 
     def _forget(self, host: str) -> None:

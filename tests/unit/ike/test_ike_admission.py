@@ -403,3 +403,20 @@ def test_hostile_requests_under_load_never_raise_nor_open_sas(body: bytes, varia
         data = bytes(template[: len(template) - len(body[:40])]) + body[:40]
     right.receive(data, RIGHT, ("192.0.2.71", 500), 1.0)
     assert half_open(right) == 1
+
+
+def test_timers_see_half_open_sas_in_bulk_and_established_ones_alike() -> None:
+    right = responder(cookie_threshold=0, block_threshold=0)
+    left = initiator()
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    (established,) = [sa for sa in right.ike_sas() if sa.established_at is not None]
+    own = min(established.timers.values())
+    for port in range(50):
+        flood_request(right, "192.0.2.71", 1000 + port, now=10.0 + port)
+    assert half_open(right) == 50 and right.next_timer() == min(own, 40.0)
+    right.handle_timer(44.5)  # the first five half-open SAs time out, nothing else
+    assert half_open(right) == 45 and established in right.ike_sas()
+    assert right.next_timer() == min(own, 45.0)
+    right.handle_timer(100.0)
+    assert half_open(right) == 0 and right.next_timer() == own
