@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import resource
 import signal
 import socket
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from .config.daemon_settings import read_daemon_settings
 from .control.commands import ControlCommands
 from .crlfetch import CrlFetcher
 from .daemon_host import DaemonHost
@@ -64,7 +66,7 @@ class Daemon:
 
     def __init__(self, config: SwanctlConfig, options: DaemonOptions | None = None) -> None:
         self.config = config
-        self.options = options or DaemonOptions()
+        self.options = with_strongswan_conf(options or DaemonOptions())
         self.engine = IkeEngine(
             config.connections,
             config.secrets,
@@ -260,7 +262,11 @@ class Daemon:
     def _on_udp(self, endpoint: DatagramEndpoint, batch: list[Received]) -> None:
         now = self.now()
         dataplane = self.dataplane
+        admission = self.engine.admission
+        waiting = len(batch)
         for data, remote, local in batch:
+            waiting -= 1
+            admission.backlog = waiting
             local_addr = (local[0] or endpoint.local[0], endpoint.local[1])
             if endpoint.local[1] == self.options.nat_port:
                 kind, payload = classify(data)
@@ -528,6 +534,18 @@ class Daemon:
                 self.udp[(host, port)] = endpoint
                 endpoint.attach(self.loop, self._on_udp)
                 net_log.info("listening on %s:%d", host, port)
+
+
+def with_strongswan_conf(options: DaemonOptions) -> DaemonOptions:
+    """``options`` with the admission knobs of the strongswan.conf that ``STRONGSWAN_CONF``
+    names (as charon reads it; :mod:`petrel.config.daemon_settings`), if it names one."""
+    path = os.environ.get("STRONGSWAN_CONF")
+    if not path:
+        return options
+    overrides = read_daemon_settings(path)
+    if overrides:
+        log.info("settings from %s: %s", path, ", ".join(f"{k}={v}" for k, v in overrides.items()))
+    return replace(options, engine=replace(options.engine, **overrides))  # type: ignore[arg-type]
 
 
 def _grow_buffers(endpoint: DatagramEndpoint, size: int = SOCKET_BUFFER) -> None:

@@ -117,7 +117,9 @@ def test_ipv6_tunnel(lab: Lab, pair: str) -> None:
 
 
 # The clear warning, not just the notify's name in a level-2 message trace.
-AUTH_FAILED = re.compile(r"\[IKE\] IKE SA \d+ \(c\): (received|sending) AUTHENTICATION_FAILED")
+AUTH_FAILED = re.compile(
+    r"\[IKE\] (<c\|\d+> )?IKE SA \d+ \(c\): (received|sending) AUTHENTICATION_FAILED"
+)
 
 
 @pytest.mark.e2e

@@ -27,10 +27,12 @@ from ..wire.errors import DecodeError
 from ..wire.payloads import SK, SKF, Message
 from ..wire.registry import ExchangeType, name_of
 from . import events as ev
+from .admission import Admission, is_init_request
 from .auth.exchange import IkeAuth as Authenticators
 from .child_create import ChildCreate, ChildCreateResponder, create_child
 from .child_delete import delete_child
 from .child_rekey import ChildRekeyResponder, is_child_rekey, rekey_child
+from .cookies import CookieJar
 from .counters import MessageCounters
 from .crl_wait import answer, crl_fetched, crl_wait_expired, handle_response, parked_request
 from .fragment import open_fragment
@@ -80,6 +82,9 @@ class IkeEngine:
         self._ctx.on_lost = self._after_loss
         self._cookie_secret = random(32)
         self._stray_budget = ReplyBudget()  # INVALID_IKE_SPI answers (§2.21.4)
+        s = self._ctx.settings
+        jar = CookieJar(random, s.cookie_lifetime, s.cookie_secret_lifetime)
+        self.admission = Admission(s, jar)
 
     @property
     def connections(self) -> dict[str, Connection]:
@@ -131,7 +136,10 @@ class IkeEngine:
 
     def next_timer(self) -> float | None:
         deadlines = [retry[0] for retry in self._ctx.retries]
-        for sa in self._ctx.sas.values():
+        oldest = self._ctx.half_open.oldest()
+        if oldest is not None:
+            deadlines.append(oldest.created_at + self.settings.half_open_timeout)
+        for sa in self._settled():
             if sa.outstanding is not None:
                 deadlines.append(sa.outstanding.next_send)
                 if sa.outstanding.give_up_at is not None:
@@ -149,12 +157,20 @@ class IkeEngine:
             _at, conn_name, child_name, local, remote, tries = retry
             if conn_name in self.connections:
                 self._initiate(conn_name, child_name, local, remote, now, tries)
-        for sa in list(ctx.sas.values()):
+        timeout = self.settings.half_open_timeout
+        for sa in ctx.half_open.values():  # oldest first
+            if now < sa.created_at + timeout:
+                break
+            log.info("IKE SA %d: half-open for too long, dropped", sa.ike_id)
+            self.admission.timed_out(sa.remote[0], now)
+            ctx.destroy(sa, "half-open timeout", notify_up=False)
+        for sa in self._settled():
             if (
                 sa.state is IkeState.INIT_DONE
                 and now >= sa.created_at + self.settings.half_open_timeout
             ):
                 log.info("IKE SA %d: half-open for too long, dropped", sa.ike_id)
+                self.admission.timed_out(sa.remote[0], now)
                 ctx.destroy(sa, "half-open timeout", notify_up=False)
                 continue
             for key, deadline in sorted(sa.timers.items(), key=lambda item: item[1]):
@@ -186,6 +202,15 @@ class IkeEngine:
             ctx.send(sa, pending.data)
             pending.tries += 1  # §2.1: each wait longer than the last
             pending.next_send = now + ctx.backoff(pending.tries)
+
+    def _settled(self) -> list[IkeSa]:
+        """The IKE SAs other than the responder's half-open ones (which have no timers but
+        the half-open timeout, kept in creation order by the table): under a flood these
+        are few, and the timers need not walk thousands of half-open SAs."""
+        sas, half = self._ctx.sas, self._ctx.half_open.ids
+        if not half:
+            return list(sas.values())
+        return [sas[i] for i in sorted(sas.keys() - half)]
 
     def _sa_timer(self, sa: IkeSa, key: TimerKey, now: float) -> None:
         """One of an SA's timers fired."""
@@ -401,6 +426,8 @@ class IkeEngine:
         """Process one IKE message (without the non-ESP marker) received on ``local``."""
         ctx = self._ctx
         ctx.now = now
+        if is_init_request(data) and not self.admission.screen(ctx, data, local, remote, now):
+            return  # dropped or answered with a COOKIE, before any decoding (§2.6)
         try:
             message = decode_message(data)
         except DecodeError as exc:
@@ -412,7 +439,7 @@ class IkeEngine:
             if header.is_response:
                 self._init_response(data, message, now)
             else:
-                respond_init(ctx, data, message, local, remote, now, self._cookie_secret)
+                respond_init(ctx, data, message, local, remote, now)
             return
         sa = ctx.by_spi.get((header.spi_i, header.spi_r))
         if sa is None:
@@ -494,6 +521,7 @@ class IkeEngine:
         exchange = header.exchange
         responder: Responder
         if exchange == ExchangeType.IKE_AUTH and sa.state is IkeState.INIT_DONE:
+            self.admission.completed(remote[0])
             responder = IkeAuthResponder()
         elif exchange == ExchangeType.INFORMATIONAL and sa.state in (
             IkeState.ESTABLISHED,

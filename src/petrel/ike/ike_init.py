@@ -3,8 +3,6 @@ COOKIE and INVALID_KE_PAYLOAD retries as initiator; the unauthenticated answer a
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import logging
 import struct
@@ -16,11 +14,19 @@ from ..crypto.proposals import format_proposal
 from ..policy.connection import Connection
 from ..wire.payloads import FLAG_RESPONSE, KE, SA, IkeHeader, Message, Nonce, Notify, Payload
 from ..wire.payloads import Proposal as WireProposal
-from ..wire.registry import ExchangeType, KeId, NotifyType, is_error_notify, name_of
+from ..wire.registry import (
+    ExchangeType,
+    KeId,
+    NotifyType,
+    TransformType,
+    is_error_notify,
+    name_of,
+)
 from . import events as ev
 from .auth.exchange import signature_hash_notify
-from .keys import check_nat, derive_keys, nat_notifies, packed
+from .keys import check_nat, derive_keys, nat_notifies
 from .negotiation import algorithms_of, offers_group, proposal_accepted, select_proposal
+from .puzzle import parse_puzzle, solution_payload, solve
 from .sa import IkeSa, IkeState
 from .services import NAT_T_PORT, ZERO_SPI, IkeServices
 from .task import Task
@@ -28,7 +34,6 @@ from .task import Task
 log = logging.getLogger("petrel.ike")
 
 _GROUP = struct.Struct(">H")
-_COOKIE_VERSION = b"\x00\x01"
 
 
 class IkeInit(Task):
@@ -39,6 +44,7 @@ class IkeInit(Task):
     def __init__(self) -> None:
         self.key_exchange: KeyExchange | None = None
         self.cookie = b""
+        self.solution = b""  # RFC 8019 puzzle solution returned with the cookie
         self.ke_retries = 0
 
     def build_request(self, ctx: IkeServices, sa: IkeSa, now: float) -> list[Payload] | None:
@@ -48,6 +54,8 @@ class IkeInit(Task):
         payloads: list[Payload] = []
         if self.cookie:
             payloads.append(Notify(NotifyType.COOKIE, self.cookie))
+            if self.solution:
+                payloads.append(solution_payload(self.solution))
         payloads += [
             SA(conn.proposals),
             KE(sa.ke_group, self.key_exchange.public_value()),
@@ -73,9 +81,17 @@ class IkeInit(Task):
             if not 1 <= len(cookie) <= 64 or self.cookie == cookie:
                 ctx.drops.drop("bad COOKIE", now)
                 return False
-            log.info("IKE SA %d: responder demands a COOKIE, retrying", sa.ike_id)
             self.cookie = cookie
+            self.solution = _solve(ctx, sa, notifies.get(NotifyType.PUZZLE), cookie)
+            log.info(
+                "IKE SA %d: responder demands a COOKIE%s, retrying",
+                sa.ike_id,
+                " and a solved puzzle" if self.solution else "",
+            )
             return True
+        if NotifyType.PUZZLE in notifies:  # RFC 8019 §7.1.2: a PUZZLE without a COOKIE
+            ctx.drops.drop("PUZZLE without a COOKIE", now)
+            return False
         if NotifyType.INVALID_KE_PAYLOAD in notifies:
             raw = notifies[NotifyType.INVALID_KE_PAYLOAD].data
             group = _GROUP.unpack(raw)[0] if len(raw) == 2 else None
@@ -163,6 +179,26 @@ class IkeInit(Task):
         return False  # IKE_AUTH, queued behind this task, follows
 
 
+def _solve(ctx: IkeServices, sa: IkeSa, puzzle: Notify | None, cookie: bytes) -> bytes:
+    """Solve a PUZZLE (RFC 8019 §7.1.2) if it names a PRF we offered and its difficulty is
+    at most ``puzzle_max_solve``; otherwise b"" (the cookie alone is returned)."""
+    conn = sa.connection
+    asked = parse_puzzle(puzzle.data) if puzzle is not None else None
+    if asked is None or conn is None:
+        return b""
+    prf_id, difficulty = asked
+    offered = {
+        int(t.id) for p in conn.proposals for t in p.transforms if int(t.type) == TransformType.PRF
+    }
+    if prf_id not in offered or difficulty > ctx.settings.puzzle_max_solve:
+        log.info("IKE SA %d: puzzle (PRF %d, %d bits) not solved", sa.ike_id, prf_id, difficulty)
+        return b""
+    try:
+        return solve(prf_id, cookie, difficulty, ctx.random)
+    except UnsupportedAlgorithm:
+        return b""
+
+
 # ---------------------------------------------------------------------- responder
 
 
@@ -173,9 +209,9 @@ def respond_init(
     local: ev.Address,
     remote: ev.Address,
     now: float,
-    cookie_secret: bytes,
 ) -> None:
-    """Answer an IKE_SA_INIT request: a half-open IKE SA, or an error notify (§2.6, §2.7)."""
+    """Answer an IKE_SA_INIT request that :mod:`~petrel.ike.admission` let through: a
+    half-open IKE SA, or an error notify (§2.7)."""
     header = message.header
     if header.spi_r != ZERO_SPI or header.message_id != 0 or not header.is_initiator:
         ctx.drops.drop("invalid IKE_SA_INIT request header", now)
@@ -207,21 +243,6 @@ def respond_init(
     if not 16 <= len(nonce.data) <= 256:
         reply(Notify(NotifyType.INVALID_SYNTAX))
         return
-    if len(ctx.half_open) >= ctx.settings.cookie_threshold:
-        expected = _cookie_for(cookie_secret, message, remote, nonce.data)
-        first = message.payloads[0] if message.payloads else None
-        if not (
-            isinstance(first, Notify)
-            and first.notify_type == NotifyType.COOKIE
-            and hmac.compare_digest(first.data, expected)
-        ):
-            log.info(
-                "demanding a COOKIE from %s:%d (%d half-open SAs)",
-                *remote,
-                len(ctx.half_open),
-            )
-            reply(Notify(NotifyType.COOKIE, expected))
-            return
     candidates = _matching_connections(ctx, local, remote)
     chosen: WireProposal | None = None
     conn: Connection | None = None
@@ -321,11 +342,6 @@ def _matching_connections(
         for c in ctx.connections.values()
         if addr_matches(c.local_addrs, local[0]) and addr_matches(c.remote_addrs, remote[0])
     ]
-
-
-def _cookie_for(secret: bytes, message: Message, remote: ev.Address, nonce: bytes) -> bytes:
-    digest = hashlib.sha256(secret + nonce + packed(remote[0]) + message.header.spi_i).digest()
-    return _COOKIE_VERSION + digest
 
 
 def _describe_proposal(proposal: WireProposal) -> str:

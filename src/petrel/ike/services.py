@@ -32,6 +32,7 @@ from . import events as ev
 from .auth.exchange import IkeAuth
 from .counters import MessageCounters
 from .fragment import DEFAULT_FRAGMENT_SIZE, fragment_message, ike_payload_limit
+from .halfopen import HalfOpenTable
 from .keys import child_sa_up
 from .negotiation import algorithms_of
 from .protect import build_plain, build_protected, open_protected
@@ -56,7 +57,18 @@ class EngineSettings:
     retransmit_base: float = 1.8
     retransmit_tries: int = 5
     half_open_timeout: float = 30.0
-    cookie_threshold: int = 10  # demand a COOKIE past this many half-open SAs (§2.6)
+    # IKE_SA_INIT admission under load (§2.6, RFC 8019), strongSwan's charon.* names; 0 = off.
+    cookie_threshold: int = 10  # demand a COOKIE from this many half-open SAs on (charon: 30)
+    block_threshold: int = 5  # drop IKE_SA_INIT from a host with this many half-open SAs
+    init_limit_half_open: int = 1000  # drop IKE_SA_INIT from this many half-open SAs on
+    init_limit_job_load: int = 0  # drop IKE_SA_INIT while more datagrams than this wait
+    block_time: float = 60.0  # a host whose half-open SAs time out block_threshold times: blocked
+    init_rate_per_host: float = 10.0  # IKE_SA_INIT/s a host may send while cookies are on
+    cookie_lifetime: float = 20.0  # seconds a COOKIE stays valid
+    cookie_secret_lifetime: float = 60.0  # seconds between COOKIE secret rotations
+    puzzle_difficulty: int = 8  # RFC 8019 puzzle asked at the cookie threshold (0: no puzzles)
+    puzzle_max_difficulty: int = 16  # the most asked as the load grows
+    puzzle_max_solve: int = 20  # as initiator: solve puzzles up to this difficulty
     nonce_size: int = 32
     max_ke_retries: int = 3
     fragment_size: int = DEFAULT_FRAGMENT_SIZE  # IP datagram size for IKE fragments (RFC 7383)
@@ -91,7 +103,7 @@ class IkeServices:
         self.messages = MessageCounters()  # charon's per-exchange counters
         self.sas: dict[int, IkeSa] = {}
         self.by_spi: dict[tuple[bytes, bytes], IkeSa] = {}  # (SPIi, SPIr) once both known
-        self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder, by (SPIi, peer)
+        self.half_open = HalfOpenTable()  # responder, by (SPIi, peer host, peer port)
         self.by_initiator_spi: dict[bytes, IkeSa] = {}  # our SAs as initiator, by SPIi
         self.datagrams: list[ev.Datagram] = []
         self.events: list[ev.Event] = []

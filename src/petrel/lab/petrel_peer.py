@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ class PetrelPeer:
         swanctl_conf: str | None,
         log: str = "2",
         daemon_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.lab, self.ns, self.name = lab, ns, name
         self.dir = lab.workdir / f"petrel-{name}"
@@ -39,6 +41,7 @@ class PetrelPeer:
         self.log = self.dir / "petrel.log"
         self.log_level = log
         self.daemon_args = list(daemon_args)
+        self.env = env  # extra environment, e.g. STRONGSWAN_CONF for the charon.* settings
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15) -> PetrelPeer:
@@ -52,7 +55,8 @@ class PetrelPeer:
             self.log_level,
             *self.daemon_args,
         ]
-        self.proc = self.lab.spawn_in(self.ns, argv, self.log)
+        env = {**os.environ, **self.env} if self.env else None
+        self.proc = self.lab.spawn_in(self.ns, argv, self.log, env=env)
         ready = wait_for(lambda: self.vici.exists() or self.proc.poll() is not None, timeout)
         if not ready or self.proc.poll() is not None:
             log = self.log_text()

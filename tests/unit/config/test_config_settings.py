@@ -238,3 +238,47 @@ def test_token_soup_parses_or_raises_config_error(text: str) -> None:
         assert exc.line >= 1
     else:
         assert root.name == ""
+
+
+# ---------------------------------------------------------------- strongswan.conf: admission
+
+
+def test_daemon_settings_take_charon_keys_and_petrel_section(tmp_path) -> None:
+    from petrel.config.daemon_settings import read_daemon_settings
+
+    conf = tmp_path / "strongswan.conf"
+    conf.write_text(
+        "charon {\n  block_threshold = 3\n  cookie_threshold = 20\n  init_limit_half_open = 500\n"
+        "  init_limit_job_load = 40\n  half_open_timeout = 15\n  load = random nonce\n"
+        "  plugins {\n    vici { socket = unix:///x }\n  }\n}\n"
+        "petrel {\n  puzzle_difficulty = 10\n  block_time = 30s\n}\n"
+    )
+    assert read_daemon_settings(str(conf)) == {
+        "block_threshold": 3,
+        "cookie_threshold": 20,
+        "init_limit_half_open": 500,
+        "init_limit_job_load": 40,
+        "half_open_timeout": 15.0,
+        "puzzle_difficulty": 10,
+        "block_time": 30.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("charon {\n  block_threshold = five\n}\n", ":2: charon.block_threshold"),
+        ("charon {\n  cookie_threshold = -1\n}\n", ":2: charon.cookie_threshold"),
+        ("petrel {\n  puzzle_difficult = 3\n}\n", ":2: unknown setting petrel.puzzle_difficult"),
+        ("petrel {\n  cookie_lifetime = inf\n}\n", ":2: petrel.cookie_lifetime"),
+    ],
+)
+def test_daemon_settings_refuse_bad_values_by_place(tmp_path, text: str, where: str) -> None:
+    from petrel.config.daemon_settings import read_daemon_settings
+    from petrel.config.errors import ConfigError
+
+    conf = tmp_path / "strongswan.conf"
+    conf.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        read_daemon_settings(str(conf))
+    assert where in str(caught.value)

@@ -12,6 +12,7 @@ from petrel.crypto.sk import SkCipher
 from petrel.ike import events as ev
 from petrel.ike.engine import EngineSettings, IkeEngine
 from petrel.ike.protect import build_plain, build_protected
+from petrel.lab.flood import request_template
 from petrel.wire.codec import decode_message
 from petrel.wire.payloads import FLAG_INITIATOR, FLAG_RESPONSE, IkeHeader, Notify
 from petrel.wire.registry import ExchangeType, NotifyType
@@ -85,7 +86,10 @@ def test_invalid_ke_payload_retry_with_requested_group() -> None:
 
 
 def test_cookie_demanded_past_threshold() -> None:
-    left, right = engines(settings=EngineSettings(cookie_threshold=0))
+    left, right = engines(settings=EngineSettings(cookie_threshold=1))
+    other = ("192.0.2.1", 501)  # a half-open SA from another port reaches the threshold
+    right.receive(request_template("aes256gcm16-prfsha256-x25519"), RIGHT, other, 0.0)
+    right.take_datagrams()
     left.initiate("c", "net", LEFT, RIGHT, 0.0)
     crossed = pump(left, right)
     first_reply = decode_message(strip(crossed[1]))

@@ -48,8 +48,14 @@ def test_rfc7296_2_6_cookie_then_invalid_ke_payload_then_new_group() -> None:
     left, right = engines(
         {"proposals": "aes256gcm16-prfsha256-x25519-ecp256"},
         {"proposals": "aes256gcm16-prfsha256-ecp256"},
-        settings=EngineSettings(cookie_threshold=0),
+        settings=EngineSettings(cookie_threshold=1, puzzle_difficulty=0),
     )
+    # One half-open SA (another initiator's, from another port) reaches the cookie threshold.
+    decoy, _ = engines({"proposals": "aes256gcm16-prfsha256-ecp256"})
+    decoy.initiate("c", "net", LEFT, RIGHT, 0.0)
+    (decoy_request,) = sent(decoy)
+    right.receive(decoy_request, RIGHT, ("192.0.2.1", 501), 0.0)
+    assert len(sent(right)) == 1 and len(right.ike_sas()) == 1
     left.initiate("c", "net", LEFT, RIGHT, 0.0)
     crossed = [decode_message(d) for d in pump(left, right)]
     kinds = [
