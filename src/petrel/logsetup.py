@@ -194,7 +194,8 @@ class _Lines(logging.Filter):
         if level < 0 or charon_level(record.levelno) > level:
             return False
         record.petrel_group = group
-        record.petrel_sa = _sa_names.lookup(record.getMessage())
+        if getattr(record, "petrel_sa", None) is None:  # unless the caller named it (extra=)
+            record.petrel_sa = _sa_names.lookup(record.getMessage())
         return True
 
 

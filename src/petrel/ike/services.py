@@ -373,6 +373,7 @@ class IkeServices:
             reason,
             child.spi_in,
             child.spi_out,
+            extra={"petrel_sa": (sa.name, sa.ike_id)},  # the SA no longer lists this child
         )
 
     # ---------------------------------------------------------------- Child SAs

@@ -88,6 +88,18 @@ def test_lines_name_their_ike_sa() -> None:
     assert "<gw|4>" in out.getvalue().splitlines()[-1]
 
 
+def test_a_line_may_name_its_sa_itself() -> None:
+    """A Child SA gone from its IKE SA cannot be resolved: the engine names the SA (extra=),
+    and both the log line and a VICI event's reading keep it."""
+    out = _capture("1")
+    log = logging.getLogger("petrel.ike")
+    log.info("CHILD_SA %s{%d} down", "net", 7, extra={"petrel_sa": ("gw", 3)})
+    assert "[IKE] <gw|3> CHILD_SA net{7} down" in out.getvalue()
+    record = logging.LogRecord("petrel.ike", logging.INFO, __file__, 1, "CHILD_SA x{7}", (), None)
+    record.petrel_sa = ("gw", 3)
+    assert logsetup.record_context(record) == ("ike", 1, ("gw", 3))
+
+
 def test_json_lines() -> None:
     out = _capture("2", "json")
     logsetup.set_sa_resolver(lambda ike_id: "gw", lambda _c: None)
