@@ -44,6 +44,7 @@ from .informational import InformationalResponder
 from .liveness import check_liveness
 from .negotiation import first_ke_group
 from .protect import open_protected
+from .retransmit import outstanding_deadlines, retransmit_or_give_up
 from .sa import ChildSa, ChildState, IkeSa, IkeState
 from .services import NAT_T_PORT, ZERO_SPI, EngineSettings, IkeServices
 from .stray import (
@@ -140,10 +141,7 @@ class IkeEngine:
         if oldest is not None:
             deadlines.append(oldest.created_at + self.settings.half_open_timeout)
         for sa in self._settled():
-            if sa.outstanding is not None:
-                deadlines.append(sa.outstanding.next_send)
-                if sa.outstanding.give_up_at is not None:
-                    deadlines.append(sa.outstanding.give_up_at)
+            deadlines.extend(outstanding_deadlines(sa))
             if sa.state is IkeState.INIT_DONE:
                 deadlines.append(sa.created_at + self.settings.half_open_timeout)
             deadlines.extend(sa.timers.values())
@@ -157,51 +155,26 @@ class IkeEngine:
             _at, conn_name, child_name, local, remote, tries = retry
             if conn_name in self.connections:
                 self._initiate(conn_name, child_name, local, remote, now, tries)
-        timeout = self.settings.half_open_timeout
         for sa in ctx.half_open.values():  # oldest first
-            if now < sa.created_at + timeout:
+            if not self._half_open_expired(sa, now):
                 break
-            log.info("IKE SA %d: half-open for too long, dropped", sa.ike_id)
-            self.admission.timed_out(sa.remote[0], now)
-            ctx.destroy(sa, "half-open timeout", notify_up=False)
         for sa in self._settled():
-            if (
-                sa.state is IkeState.INIT_DONE
-                and now >= sa.created_at + self.settings.half_open_timeout
-            ):
-                log.info("IKE SA %d: half-open for too long, dropped", sa.ike_id)
-                self.admission.timed_out(sa.remote[0], now)
-                ctx.destroy(sa, "half-open timeout", notify_up=False)
+            if sa.state is IkeState.INIT_DONE and self._half_open_expired(sa, now):
                 continue
             for key, deadline in sorted(sa.timers.items(), key=lambda item: item[1]):
                 if deadline <= now and sa.timers.get(key) == deadline:
                     del sa.timers[key]
                     self._sa_timer(sa, key, now)
-            pending = sa.outstanding
-            if pending is None or sa.state is IkeState.DEAD:
-                continue
-            expired = pending.give_up_at is not None and now >= pending.give_up_at
-            if now < pending.next_send and not expired:
-                continue
-            if pending.tries > self.settings.retransmit_tries or expired:
-                log.warning(
-                    "IKE SA %d (%s): giving up after %d retransmits of message %d",
-                    sa.ike_id,
-                    sa.name,
-                    pending.tries - 1,
-                    pending.message_id,
-                )
-                ctx.destroy(sa, "peer not responding", dead_peer=True)
-                continue
-            log.info(
-                "IKE SA %d: retransmit %d of request %d",
-                sa.ike_id,
-                pending.tries,
-                pending.message_id,
-            )
-            ctx.send(sa, pending.data)
-            pending.tries += 1  # §2.1: each wait longer than the last
-            pending.next_send = now + ctx.backoff(pending.tries)
+            retransmit_or_give_up(ctx, sa, now)
+
+    def _half_open_expired(self, sa: IkeSa, now: float) -> bool:
+        """Drop an SA half-open past ``half_open_timeout`` (counted against its host)."""
+        if now < sa.created_at + self.settings.half_open_timeout:
+            return False
+        log.info("IKE SA %d: half-open for too long, dropped", sa.ike_id)
+        self.admission.timed_out(sa.remote[0], now)
+        self._ctx.destroy(sa, "half-open timeout", notify_up=False)
+        return True
 
     def _settled(self) -> list[IkeSa]:
         """The IKE SAs other than the responder's half-open ones (which have no timers but
