@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from ike_pair import conf
 
 from petrel.config.swanctl import parse_swanctl
 from petrel.ike import events as ev
@@ -26,46 +27,12 @@ LEFT = ("192.0.2.1", 500)
 RIGHT = ("192.0.2.2", 500)
 
 
-def _conf(me: str, peer: str, my_id: str, peer_id: str, mine: str, theirs: str, esp: str) -> str:
-    return f"""
-connections {{
-  c {{
-    local_addrs = {me}
-    remote_addrs = {peer}
-    proposals = aes256gcm16-prfsha256-x25519
-    local {{
-      auth = psk
-      id = {my_id}
-    }}
-    remote {{
-      auth = psk
-      id = {peer_id}
-    }}
-    children {{
-      net {{
-        local_ts = {mine}
-        remote_ts = {theirs}
-        esp_proposals = {esp}
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-1 {{
-    id-1 = {my_id}
-    id-2 = {peer_id}
-    secret = 0sdGVzdHRlc3R0ZXN0dGVzdA==
-  }}
-}}
-"""
-
-
 def _engines(esp: str = "aes256gcm16") -> tuple[IkeEngine, IkeEngine]:
     left = parse_swanctl(
-        _conf(LEFT[0], RIGHT[0], "left", "right", "198.51.100.0/24", "203.0.113.0/24", esp)
+        conf(LEFT[0], RIGHT[0], "left", "right", "198.51.100.0/24", "203.0.113.0/24", esp=esp)
     )
     right = parse_swanctl(
-        _conf(RIGHT[0], LEFT[0], "right", "left", "203.0.113.0/24", "198.51.100.0/24", esp)
+        conf(RIGHT[0], LEFT[0], "right", "left", "203.0.113.0/24", "198.51.100.0/24", esp=esp)
     )
     return (
         IkeEngine(left.connections, left.secrets),
