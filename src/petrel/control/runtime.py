@@ -312,7 +312,7 @@ class RuntimeCommands:
         for conn in conns:
             self.host.load_connection(conn)
         if conns:
-            self._apply_credentials()
+            self.apply_credentials()
         return _reply()
 
     async def unload_conn(self, message: Message, emitter: Emitter) -> Message:
@@ -321,12 +321,14 @@ class RuntimeCommands:
             return _reply("unload: missing connection name")
         if not self.host.unload_connection(str(name)):
             return _reply(f"unload: connection '{name}' not found")
-        self._apply_credentials()
+        self.apply_credentials()
         return _reply()
 
     # ---------------------------------------------------------------- credentials
 
-    def _apply_credentials(self) -> None:
+    def apply_credentials(self) -> None:
+        """Hand the engine the configuration's credentials (``--config``, re-read on SIGHUP)
+        merged with those loaded over VICI."""
         base, secrets = self.host.config_credentials()
         store = self.creds.store(base, self.host.connections().values())
         self.host.set_credentials(store, self.creds.secrets(secrets))
@@ -337,7 +339,7 @@ class RuntimeCommands:
         except ViciConfigError as exc:
             return _reply(str(exc))
         self.creds.add_shared(unique, secret)
-        self._apply_credentials()
+        self.apply_credentials()
         owners = ", ".join(f"'{format_identity(i)}'" for i in secret.ids) or "'%any'"
         named = f" with id '{unique}'" if unique else ""
         log.info("loaded IKE shared key%s for: %s", named, owners)
@@ -348,7 +350,7 @@ class RuntimeCommands:
         if not unique:
             return _reply("unique identifier missing")
         self.creds.remove_shared(str(unique))
-        self._apply_credentials()
+        self.apply_credentials()
         log.info("unloaded shared key with id '%s'", unique)
         return _reply()
 
@@ -357,7 +359,7 @@ class RuntimeCommands:
 
     async def clear_creds(self, message: Message, emitter: Emitter) -> Message:
         self.creds.clear()
-        self._apply_credentials()
+        self.apply_credentials()
         return _reply()
 
     async def flush_certs(self, message: Message, emitter: Emitter) -> Message:
@@ -377,7 +379,7 @@ class RuntimeCommands:
         for cert in loaded.certificates:
             (self.creds.cas if loaded.ca else self.creds.certificates).append(cert)
             log.info("loaded certificate '%s'", cert.subject_str)
-        self._apply_credentials()
+        self.apply_credentials()
         return _reply()
 
     async def load_key(self, message: Message, emitter: Emitter) -> Message:
@@ -387,7 +389,7 @@ class RuntimeCommands:
             return _reply(str(exc))
         keyid = _keyid(key)
         self.creds.keys[keyid] = key
-        self._apply_credentials()
+        self.apply_credentials()
         log.info("loaded %s private key", key.key_type.value.upper())
         return {"success": "yes", "id": keyid}
 
@@ -398,7 +400,7 @@ class RuntimeCommands:
         keyid = str(keyid).replace(":", "").lower()
         if self.creds.keys.pop(keyid, None) is None:
             return _reply("key not found")
-        self._apply_credentials()
+        self.apply_credentials()
         log.info("unloaded private key with id %s", keyid)
         return _reply()
 

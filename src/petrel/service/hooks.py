@@ -9,6 +9,7 @@ engine event.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from typing import TYPE_CHECKING
@@ -92,9 +93,14 @@ class DaemonHooks:
         for name in unloaded:
             daemon.host.unload_connection(name)
         outcomes = [daemon.host.load_connection(conn) for conn in config.connections.values()]
-        daemon.config.secrets = config.secrets
-        daemon.config.credentials = config.credentials
-        daemon.host.set_credentials(config.credentials, config.secrets)
+        # SwanctlConfig is frozen: a new one, with the same (updated) connections table
+        daemon.config = dataclasses.replace(
+            daemon.config, secrets=config.secrets, credentials=config.credentials
+        )
+        if daemon.control is not None:  # the file's credentials, with those loaded over VICI
+            daemon.control.runtime.apply_credentials()
+        else:
+            daemon.host.set_credentials(config.credentials, config.secrets)
         self.reloads += 1
         log.info(
             "SIGHUP: reloaded %s: %d connection(s), %d unloaded, %d secret(s)",

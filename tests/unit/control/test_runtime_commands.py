@@ -197,6 +197,25 @@ def test_shared_secrets() -> None:
     run(test)
 
 
+def test_sighup_keeps_secrets_loaded_over_vici(tmp_path: Path) -> None:
+    """A SIGHUP reload replaces the file's secrets and keeps those loaded over VICI."""
+    conf = tmp_path / "swanctl.conf"
+
+    async def test(daemon: Daemon, call: Runner) -> None:
+        conf.write_text('secrets {\n  ike-f {\n    id = left\n    secret = "file-1"\n  }\n}\n')
+        daemon.hooks._reload(str(conf))
+        assert await call("load-shared", {"id": "v", "type": "IKE", "data": "vici"}) == {
+            "success": "yes"
+        }
+        assert sorted(s.secret for s in daemon.engine.auth.secrets) == [b"file-1", b"vici"]
+        conf.write_text('secrets {\n  ike-f {\n    id = left\n    secret = "file-2"\n  }\n}\n')
+        daemon.hooks._reload(str(conf))
+        assert sorted(s.secret for s in daemon.engine.auth.secrets) == [b"file-2", b"vici"]
+        assert daemon.engine.secrets == daemon.engine.auth.secrets
+
+    run(test)
+
+
 def test_keys_and_certificates() -> None:
     ca = root(dn="C=CH, O=Petrel, CN=VICI Root")
     moon = leaf(ca)
