@@ -21,16 +21,17 @@ def _print_control_log(events: list[Mapping[str, Any]]) -> None:
         msg = event.get("msg")
         if msg is not None:
             group = str(event.get("group", "")).upper()
-            print(f"[{group}] {plain(msg)}" if group else str(plain(msg)))
+            print(f"[{group}] {plain(msg)}" if group else str(plain(msg)), flush=True)
 
 
 def _streamed(client: ViciClient, command: str, message: dict[str, Any]) -> Mapping[str, Any]:
     """Run ``command`` with its ``control-log`` lines printed (when the daemon sends them)."""
     try:
-        events, reply = client.streamed(command, "control-log", message)
+        _events, reply = client.streamed(
+            command, "control-log", message, lambda event: _print_control_log([event])
+        )
     except ViciEventUnknown:
         return client.request(command, message)
-    _print_control_log(events)
     return reply
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -91,15 +91,20 @@ class ViciClient:
         return response
 
     def streamed(
-        self, command: str, event: str, message: Mapping[str, Any] | None = None
+        self,
+        command: str,
+        event: str,
+        message: Mapping[str, Any] | None = None,
+        on_event: Callable[[Message], None] | None = None,
     ) -> tuple[list[Message], Message]:
         """Register ``event``, run ``command``, collect its events until the response, unregister.
 
-        Returns ``(event messages in arrival order, response message)``.
+        Returns ``(event messages in arrival order, response message)``; ``on_event``, if
+        given, also sees each event as it arrives (e.g. to print control-log lines live).
         """
         self.register(event)
         try:
-            result = self._exchange(command, message, event)
+            result = self._exchange(command, message, event, on_event)
         except BaseException:
             if self._sock is not None:
                 with contextlib.suppress(ViciError, OSError):
@@ -129,7 +134,11 @@ class ViciClient:
     # ------------------------------------------------------------------ internals
 
     def _exchange(
-        self, command: str, message: Mapping[str, Any] | None, collect: str | None
+        self,
+        command: str,
+        message: Mapping[str, Any] | None,
+        collect: str | None,
+        on_event: Callable[[Message], None] | None = None,
     ) -> tuple[list[Message], Message]:
         self._send(encode_packet(PacketType.CMD_REQUEST, command, message or {}))
         collected: list[Message] = []
@@ -139,6 +148,8 @@ class ViciClient:
                 name, body = _event(packet)
                 if name == collect:
                     collected.append(body)
+                    if on_event is not None:
+                        on_event(body)
                 else:
                     self._events.append((name, body))
             elif packet.type == PacketType.CMD_RESPONSE:

@@ -247,6 +247,9 @@ def test_streamed_list_sas(client: ViciClient) -> None:
     assert events == [ike_sa("home", 1), ike_sa("office", 2)]
     events, _ = client.streamed("list-sas", "list-sa", {"ike": "office"})
     assert events == [ike_sa("office", 2)]
+    seen: list[object] = []  # each event as it arrives, before the response returns
+    events, _ = client.streamed("list-sas", "list-sa", None, seen.append)
+    assert seen == events == [ike_sa("home", 1), ike_sa("office", 2)]
 
 
 def test_events_only_to_registered(server: ServerThread, sock_path: str) -> None:
