@@ -387,6 +387,7 @@ class IkeEngine:
                 conn.name,
                 "peer dead" if dead_peer else "closed by peer",
                 ", ".join(restart),
+                extra={"petrel_sa": (conn.name, sa.ike_id)},
             )
             now = self._ctx.now
             self._initiate(

@@ -258,6 +258,7 @@ def settle_ike_rekey(ctx: IkeServices, old: IkeSa, now: float) -> None:
             "IKE rekey collision: ours [%d] loses to the peer's [%d]",
             ours.ike_id,
             theirs.ike_id,
+            extra={"petrel_sa": (old.name, old.ike_id)},
         )
         move_children(ours if ours.children else old, theirs)
         old.rekeyed_to = theirs.ike_id
@@ -268,6 +269,7 @@ def settle_ike_rekey(ctx: IkeServices, old: IkeSa, now: float) -> None:
             "IKE rekey collision: ours [%d] wins over the peer's [%d]",
             ours.ike_id,
             theirs.ike_id,
+            extra={"petrel_sa": (old.name, old.ike_id)},
         )
         move_children(theirs if theirs.children else old, ours)
     elif old.children:

@@ -332,6 +332,7 @@ class IkeServices:
             reason,
             sa.attempt + 1,
             delay,
+            extra={"petrel_sa": (conn.name, sa.ike_id)},
         )
         self.retries.append(
             (now + delay, conn.name, sa.initial_child, sa.local, sa.remote, sa.attempt + 1)
