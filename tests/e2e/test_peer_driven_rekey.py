@@ -1,7 +1,7 @@
 """Rekeys driven by strongSwan while Petrel's traffic flows (issue 7.4).
 
 strongSwan rekeys the Child SA on its own timers (every 8 s, no jitter) and the IKE SA every
-25 s; Petrel rekeys its Child SA only every 20 s and never the IKE SA.  Outbound traffic must
+28 s; Petrel rekeys its Child SA only every 20 s and never the IKE SA.  Outbound traffic must
 always find an SA (RFC 7296 §2.8 make-before-break on the responder): every ping from
 Petrel's side answered, no ``outbound_no_policy`` drop — whichever side set the SAs up, and
 when strongSwan's IKE SA rekey overlaps its Child SA rekey.
@@ -87,9 +87,13 @@ def assert_nothing_lost(lab: Lab, petrel: PetrelPeer, swan: StrongSwan, pinged) 
 
 @pytest.mark.parametrize("pair", ["petrel->strongswan", "strongswan->petrel"])
 def test_child_rekeys_on_strongswan_timers_lose_nothing(lab: Lab, pair: str) -> None:
-    """The field scenario: Child SA rekeys every 8 s and an IKE SA rekey at 25 s, all by
-    strongSwan, 4,500 pings from Petrel's side."""
-    petrel, swan = start_driven_by_strongswan(lab, pair, SWAN_REKEYS, ["rekey_time = 25s"])
+    """The field scenario: Child SA rekeys every 8 s and an IKE SA rekey at 28 s, all by
+    strongSwan, 4,500 pings from Petrel's side.  The IKE SA rekey sits midway between two
+    Child SA rekeys: charon 5.9.8 loses a Child SA rekey that its own IKE SA rekey lands on
+    (``CHILD_SA … not found for rekey``), lets that SA hard-expire and drops traffic in its
+    own gap (seen in CI with 25 s, one second after the rekey at 24 s); the overlap itself is
+    the next test's subject."""
+    petrel, swan = start_driven_by_strongswan(lab, pair, SWAN_REKEYS, ["rekey_time = 28s"])
     assert_nothing_lost(lab, petrel, swan, ping_from_petrel(lab, petrel, PINGS))
     log = petrel.log_text()
     assert log.count("peer rekeys net") >= 4, log[-4000:]
