@@ -19,8 +19,8 @@ and drop reasons — never keys, SPIs or identities):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -46,64 +46,61 @@ class DaemonCollector(Collector):
         yield from self._counted()
         yield from self._drops()
         uptime = GaugeMetricFamily("petrel_uptime_seconds", "Seconds since the daemon started")
-        uptime.add_metric([], max(0.0, self.daemon.now() - self.daemon.started_at))
+        uptime.add_metric([], max(0.0, self.daemon.host.uptime()))
         yield uptime
 
     def _sas(self) -> Iterator[Metric]:
-        daemon = self.daemon
-        dataplane = daemon.dataplane
+        """SAs by state and each carried Child SA's traffic, from the same snapshots the
+        control socket lists (a Child SA the data plane lacks is INSTALLING there too)."""
         ike_states: Counter[str] = Counter({s: 0 for s in _IKE_STATES})
         child_states: Counter[str] = Counter()
-        labels = ["conn", "child", "ike_sa", "child_sa", "direction"]
-        octets = CounterMetricFamily(
-            "petrel_child_sa_bytes", "ESP payload octets of each Child SA", labels=labels
-        )
-        packets = CounterMetricFamily(
-            "petrel_child_sa_packets", "ESP packets of each Child SA", labels=labels
-        )
-        for sa in daemon.engine.ike_sas():
-            ike_states[sa.state.label] += 1
-            for child in sa.children.values():
-                installed = dataplane.children.get(child.child_id) if dataplane else None
-                child_states[str(child.state) if installed else "INSTALLING"] += 1
-                if installed is None:
+        octets: Counter[tuple[str, ...]] = Counter()
+        packets: Counter[tuple[str, ...]] = Counter()
+        for sa in self.daemon.host.ike_sas():
+            ike_states[sa.state] += 1
+            for child in sa.children:
+                child_states[child.state] += 1
+                traffic = child.traffic
+                if traffic is None:
                     continue
-                ids = [sa.name, child.config.name, str(sa.ike_id), str(child.child_id)]
-                for direction, sa_dir in (("in", installed.inbound), ("out", installed.outbound)):
-                    octets.add_metric([*ids, direction], sa_dir.counters.octets)
-                    packets.add_metric([*ids, direction], sa_dir.counters.packets)
-        yield _gauge("petrel_ike_sas", "IKE SAs by state", "state", ike_states)
-        yield _gauge("petrel_child_sas", "Child SAs by state", "state", child_states)
-        yield octets
-        yield packets
+                ids = (sa.name, child.name, str(sa.ike_id), str(child.child_id))
+                octets[(*ids, "in")] = traffic.bytes_in
+                octets[(*ids, "out")] = traffic.bytes_out
+                packets[(*ids, "in")] = traffic.packets_in
+                packets[(*ids, "out")] = traffic.packets_out
+        yield _family(
+            GaugeMetricFamily, "petrel_ike_sas", "IKE SAs by state", ["state"], ike_states
+        )
+        yield _family(
+            GaugeMetricFamily, "petrel_child_sas", "Child SAs by state", ["state"], child_states
+        )
+        labels = ["conn", "child", "ike_sa", "child_sa", "direction"]
+        yield _counter(
+            "petrel_child_sa_bytes", "ESP payload octets of each Child SA", labels, octets
+        )
+        yield _counter("petrel_child_sa_packets", "ESP packets of each Child SA", labels, packets)
 
     def _counted(self) -> Iterator[Metric]:
         counts = self.counts
-        messages = CounterMetricFamily(
+        yield _counter(
             "petrel_ike_messages",
             "IKE messages by exchange, direction and kind (fragments count each)",
-            labels=["exchange", "direction", "kind"],
+            ["exchange", "direction", "kind"],
+            counts.messages,
         )
-        for key, value in sorted(counts.messages.items()):
-            messages.add_metric(list(key), value)
-        yield messages
-        retransmits = CounterMetricFamily(
+        yield _counter(
             "petrel_ike_retransmissions",
             "IKE datagrams sent again (retransmitted requests, cached responses)",
-            labels=["exchange", "kind"],
+            ["exchange", "kind"],
+            counts.retransmits,
         )
-        for key, value in sorted(counts.retransmits.items()):
-            retransmits.add_metric(list(key), value)
-        yield retransmits
-        failures = CounterMetricFamily(
+        yield _counter(
             "petrel_ike_failures",
             "Failed exchanges by the error notify sent or received",
-            labels=["notify", "direction"],
+            ["notify", "direction"],
+            counts.failures,
         )
-        for key, value in sorted(counts.failures.items()):
-            failures.add_metric(list(key), value)
-        yield failures
-        yield _counter("petrel_ike_sa_down", "IKE SAs gone, by reason", "reason", counts.ike_down)
+        yield _counter("petrel_ike_sa_down", "IKE SAs gone, by reason", ["reason"], counts.ike_down)
         for name, key, text in (
             ("petrel_ike_sas_established", "ike_established", "IKE SAs established"),
             ("petrel_child_sas_established", "child_established", "Child SAs established"),
@@ -115,32 +112,37 @@ class DaemonCollector(Collector):
             yield family
 
     def _drops(self) -> Iterator[Metric]:
-        daemon = self.daemon
-        esp = daemon.dataplane.drop_counts() if daemon.dataplane is not None else Counter()
-        yield _counter("petrel_esp_drops", "ESP and data-plane packets dropped", "reason", esp)
+        host = self.daemon.host
         yield _counter(
-            "petrel_ike_drops", "IKE datagrams dropped", "reason", daemon.engine.drops.counts
+            "petrel_esp_drops", "ESP and data-plane packets dropped", ["reason"], host.esp_drops()
         )
+        yield _counter("petrel_ike_drops", "IKE datagrams dropped", ["reason"], host.ike_drops())
         yield _counter(
             "petrel_ike_send_failures",
             "IKE datagrams the kernel refused to send",
-            "reason",
-            daemon.send_failures.counts,
+            ["reason"],
+            self.daemon.send_failures.counts,
         )
 
 
-def _gauge(name: str, text: str, label: str, values: Counter[str]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, text, labels=[label])
+def _family(
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    text: str,
+    labels: Sequence[str],
+    values: Mapping[Any, int],
+) -> GaugeMetricFamily | CounterMetricFamily:
+    """A family with one sample per key of ``values`` (a label value, or a tuple of them)."""
+    family = kind(name, text, labels=list(labels))
     for key, value in sorted(values.items()):
-        family.add_metric([key], value)
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
     return family
 
 
-def _counter(name: str, text: str, label: str, values: Counter[str]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, text, labels=[label])
-    for key, value in sorted(values.items()):
-        family.add_metric([key], value)
-    return family
+def _counter(
+    name: str, text: str, labels: Sequence[str], values: Mapping[Any, int]
+) -> GaugeMetricFamily | CounterMetricFamily:
+    return _family(CounterMetricFamily, name, text, labels, values)
 
 
 def registry_for(daemon: Daemon, counts: IkeCounts) -> CollectorRegistry:
