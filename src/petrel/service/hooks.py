@@ -40,7 +40,7 @@ class DaemonHooks:
 
     async def started(self) -> None:
         daemon = self.daemon
-        set_sa_resolver(self._ike_name, self._child_owner)
+        set_sa_resolver(daemon.host.ike_name, self._child_owner)
         if self.metrics_listen is not None:
             from ..metrics.collector import registry_for
             from ..metrics.http import MetricsServer, parse_listen
@@ -112,14 +112,8 @@ class DaemonHooks:
 
     # ---------------------------------------------------------------- log lines
 
-    def _ike_name(self, ike_id: int) -> str | None:
-        for sa in self.daemon.engine.ike_sas():
-            if sa.ike_id == ike_id:
-                return sa.name
-        return None
-
     def _child_owner(self, child_id: int) -> tuple[str, int] | None:
-        for sa in self.daemon.engine.ike_sas():
-            if child_id in sa.children:
-                return sa.name, sa.ike_id
-        return None
+        host = self.daemon.host
+        ike_id = host.child_owner(child_id)
+        name = host.ike_name(ike_id) if ike_id is not None else None
+        return (name, ike_id) if name is not None and ike_id is not None else None
