@@ -348,11 +348,7 @@ def new_key_exchange(group: int) -> KeyExchange:
 
 def respond_key_exchange(group: int, peer_value: bytes) -> tuple[bytes, bytes]:
     """The responder's half: (my KE data, shared secret) from the initiator's KE data."""
-    kid = _coerce_group(group)
-    if kid in _MLKEM:
-        return _mlkem_encapsulate(kid, peer_value)
-    mine = new_key_exchange(kid)
-    return mine.public_value(), mine.shared_secret(peer_value)
+    return KeyExchanges().respond(group, peer_value)
 
 
 def key_exchange_from_private(group: int, private_value: bytes) -> KeyExchange:
@@ -377,8 +373,13 @@ class KeyExchanges:
         return new_key_exchange(group)
 
     def respond(self, group: int, peer_value: bytes) -> tuple[bytes, bytes]:
-        """(our KE data, shared secret) as responder to the peer's KE data."""
-        return respond_key_exchange(group, peer_value)
+        """(our KE data, shared secret) as responder to the peer's KE data: ML-KEM
+        encapsulates to it; the other methods make our half with :meth:`new`."""
+        kid = _coerce_group(group)
+        if kid in _MLKEM:
+            return _mlkem_encapsulate(kid, peer_value)
+        mine = self.new(kid)
+        return mine.public_value(), mine.shared_secret(peer_value)
 
 
 class SeededKeyExchanges(KeyExchanges):
@@ -410,10 +411,3 @@ class SeededKeyExchanges(KeyExchanges):
         if kid in (KeId.CURVE25519, KeId.CURVE448):
             return _XExchange(kid, self._random(32 if kid == KeId.CURVE25519 else 56))
         return _MlKemExchange(kid, self._random(64))
-
-    def respond(self, group: int, peer_value: bytes) -> tuple[bytes, bytes]:
-        kid = _coerce_group(group)
-        if kid in _MLKEM:
-            return _mlkem_encapsulate(kid, peer_value)
-        mine = self.new(kid)
-        return mine.public_value(), mine.shared_secret(peer_value)
