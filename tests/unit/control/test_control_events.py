@@ -208,7 +208,6 @@ def test_alerts_name_what_went_wrong() -> None:
 def test_log_records_become_charon_lines() -> None:
     """Records become charon's log lines through the log set-up's own reading of their group,
     level and IKE SA (a Child SA named by its id is resolved through the daemon's resolver)."""
-    saved = logsetup._sa_names.ike_name, logsetup._sa_names.child_owner
     logsetup.set_sa_resolver(lambda ike_id: None, {9: ("c", 4)}.get)
     lines: list[LogLine] = []
     handler = ViciLogHandler(lines.append, lambda: True, lambda *a: None)
@@ -238,7 +237,6 @@ def test_log_records_become_charon_lines() -> None:
         logger.info("CHILD_SA net{9} established")
     finally:
         logger.removeHandler(handler)
-        logsetup._sa_names.ike_name, logsetup._sa_names.child_owner = saved
     assert [(line.group, line.level, line.ike_id) for line in lines] == [("CHD", 1, 42)]
 
 
@@ -313,27 +311,21 @@ def test_loglevel_above_the_daemons_adds_lines_only_for_the_command() -> None:
                 printed.append(record.getMessage())
 
         stderr = Stderr()
-        saved = root.level, ike_log.level, root.handlers[:]
-        root.handlers[:] = [stderr, handler]
+        root.handlers[:] = [stderr, handler]  # tests/unit/conftest.py puts the loggers back
         root.setLevel(logging.INFO)
         ike_log.setLevel(logging.INFO)  # the daemon logs ike at level 1
         emitter = Emitted()
-        try:
-            task = asyncio.ensure_future(
-                control.initiate({"child": "net", "timeout": "2000", "loglevel": "2"}, emitter)  # type: ignore[arg-type]
-            )
-            await asyncio.sleep(0.05)
-            assert ike_log.isEnabledFor(logging.DEBUG)  # boosted for the command
-            ike_log.debug("IKE SA 7: sending IKE_AUTH request 1 [ IDi AUTH SA TSi TSr ]")
-            control.on_event(ev.IkeSaUp(7, "c", ("", 0), ("", 0), "l", "r"))
-            control.on_event(up_child(7, 1))
-            assert await task == {"success": "yes"}
-            assert not ike_log.isEnabledFor(logging.DEBUG)  # and restored after it
-            ike_log.debug("IKE SA 7: after the command")
-        finally:
-            root.setLevel(saved[0])
-            ike_log.setLevel(saved[1])
-            root.handlers[:] = saved[2]
+        task = asyncio.ensure_future(
+            control.initiate({"child": "net", "timeout": "2000", "loglevel": "2"}, emitter)  # type: ignore[arg-type]
+        )
+        await asyncio.sleep(0.05)
+        assert ike_log.isEnabledFor(logging.DEBUG)  # boosted for the command
+        ike_log.debug("IKE SA 7: sending IKE_AUTH request 1 [ IDi AUTH SA TSi TSr ]")
+        control.on_event(ev.IkeSaUp(7, "c", ("", 0), ("", 0), "l", "r"))
+        control.on_event(up_child(7, 1))
+        assert await task == {"success": "yes"}
+        assert not ike_log.isEnabledFor(logging.DEBUG)  # and restored after it
+        ike_log.debug("IKE SA 7: after the command")
         msgs = [m["msg"] for name, m in emitter.events if name == "control-log"]
         assert "IKE SA 7: sending IKE_AUTH request 1 [ IDi AUTH SA TSi TSr ]" in msgs
         assert [m["level"] for _, m in emitter.events if "IKE_AUTH" in m["msg"]] == ["2"]

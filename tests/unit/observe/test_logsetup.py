@@ -5,18 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
 from petrel import logsetup
-
-
-@pytest.fixture(autouse=True)
-def _restore() -> Iterator[None]:
-    yield
-    logsetup.setup_logging("1")
-    logsetup.set_sa_resolver(lambda _i: None, lambda _c: None)
 
 
 def test_parse_levels_charon_groups_and_aliases() -> None:
