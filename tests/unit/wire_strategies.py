@@ -12,7 +12,8 @@ from enum import IntEnum
 
 from hypothesis import strategies as st
 
-from petrel.wire.codec import _DECODERS, encode_message, encode_payloads
+from petrel.wire.codec import encode_message, encode_payloads
+from petrel.wire.decoder import _DECODERS
 from petrel.wire.payloads import (
     AUTH,
     CERT,
