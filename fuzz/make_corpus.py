@@ -9,7 +9,7 @@
   decapsulated with its keys from ``samples/esp_sa``) and the built-in sessions (every suite).
 * ``vici``: the requests, answers and events ``swanctl`` and Petrel exchange (built-in seeds).
 * ``swanctl``: the swanctl.conf texts the lab writes for Petrel and strongSwan
-  (``petrel.lab.netns.swanctl_psk_conf``), the engine target's configurations, and the
+  (``petrel.lab.strongswan.swanctl_psk_conf``), the engine target's configurations, and the
   target's seeds (includes).
 
 Files are named ``<what>-<sha1 prefix>``; the folder of each target is replaced.  The engine
@@ -36,7 +36,7 @@ import fuzz_vici
 from _common import SEEDS_DIR
 
 from petrel.decode.capture import read_capture_bytes
-from petrel.lab.netns import swanctl_psk_conf
+from petrel.lab.strongswan import swanctl_psk_conf
 
 SAMPLE_PCAP = Path(__file__).resolve().parents[1] / "samples" / "ikev2-psk.pcap"
 LIMIT = 1 << 20  # all corpora together

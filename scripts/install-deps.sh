@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every Debian package that the demo, the tests and the benchmarks use, one per line.
-# tests/unit/test_prerequisites.py reads this list: each program in petrel.lab.netns.LAB_PROGRAMS
+# tests/unit/test_prerequisites.py reads this list: each program in petrel.lab.prerequisites.LAB_PROGRAMS
 # and each plugin in the lab charon's `load =` line must come from one of these packages (or a
 # package they depend on), so the list cannot silently fall behind.
 APT_PACKAGES=(

@@ -16,8 +16,9 @@ import sys
 import time
 
 from .lab import Lab, StrongSwan, run_in, strongswan_available
-from .lab.netns import INSTALL_HINT, missing_programs, tcp_transfer
 from .lab.pairs import start_pair
+from .lab.prerequisites import INSTALL_HINT, missing_programs
+from .lab.probes import tcp_transfer
 
 TRANSFER_BYTES = 20 * 1024 * 1024
 DEMO_PROGRAMS = ("ip", "sysctl")  # the lab itself; strongSwan's are checked before its pair

@@ -12,8 +12,9 @@ import pytest
 
 from petrel import cli
 from petrel.lab import Lab, PetrelPeer, strongswan_pair_confs
-from petrel.lab import netns as lab_netns
-from petrel.lab.netns import PYTHON, PeerStartError
+from petrel.lab import strongswan as lab_strongswan
+from petrel.lab.prerequisites import PeerStartError
+from petrel.lab.process import PYTHON
 
 pytestmark = [pytest.mark.e2e]
 
@@ -119,10 +120,10 @@ def test_demo_when_charon_cannot_start(
 ) -> None:
     """charon with the openssl plugin unloadable (as without libstrongswan-standard-plugins):
     the Petrel pair passes, then one line says what failed, why, and what to install."""
-    plugins = lab_netns._CHARON_PLUGINS.replace("openssl", "openssl-gone")
-    monkeypatch.setattr(lab_netns, "_CHARON_PLUGINS", plugins)
-    packages = {**lab_netns.CHARON_PLUGIN_PACKAGES, "openssl-gone": "pkg-with-openssl"}
-    monkeypatch.setattr(lab_netns, "CHARON_PLUGIN_PACKAGES", packages)
+    plugins = lab_strongswan._CHARON_PLUGINS.replace("openssl", "openssl-gone")
+    monkeypatch.setattr(lab_strongswan, "_CHARON_PLUGINS", plugins)
+    packages = {**lab_strongswan.CHARON_PLUGIN_PACKAGES, "openssl-gone": "pkg-with-openssl"}
+    monkeypatch.setattr(lab_strongswan, "CHARON_PLUGIN_PACKAGES", packages)
     status = cli.main(["demo", "--seconds", "0"])
     out = capsys.readouterr()
     assert status == 1, out

@@ -14,8 +14,9 @@ import pytest
 
 from petrel.decode.keys import parse_esp_sa, parse_ikev2_table
 from petrel.lab import Lab, PetrelPeer, strongswan_pair_confs, wait_for
-from petrel.lab.netns import DEFAULT_PSK, run_in
 from petrel.lab.pairs import logs, petrel_sas
+from petrel.lab.process import run_in
+from petrel.lab.strongswan import DEFAULT_PSK
 
 pytestmark = pytest.mark.e2e
 

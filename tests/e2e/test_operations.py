@@ -28,8 +28,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, strongswan_pair_confs, wait_for
-from petrel.lab.netns import swanctl_psk_conf
 from petrel.lab.pairs import child_spis, logs, petrel_sas
+from petrel.lab.strongswan import swanctl_psk_conf
 
 pytestmark = pytest.mark.e2e
 

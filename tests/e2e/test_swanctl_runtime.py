@@ -27,7 +27,7 @@ import pytest
 
 from petrel.cli import build_parser
 from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, wait_for
-from petrel.lab.netns import DEFAULT_PSK
+from petrel.lab.strongswan import DEFAULT_PSK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 

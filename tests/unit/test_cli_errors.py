@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from petrel import cli, demo
-from petrel.lab.netns import PeerStartError, charon_failure
+from petrel.lab.prerequisites import PeerStartError
+from petrel.lab.strongswan import charon_failure
 
 PETREL = [sys.executable, "-m", "petrel.cli"]
 
@@ -152,7 +153,9 @@ def test_demo_names_missing_programs(
 ) -> None:
     monkeypatch.setattr(demo.os, "geteuid", lambda: 0)
     monkeypatch.setattr(demo, "DEMO_PROGRAMS", ("ip", "petrel-no-such-program"))
-    monkeypatch.setattr("petrel.lab.netns.LAB_PROGRAMS", {"petrel-no-such-program": "pkg-x"})
+    monkeypatch.setattr(
+        "petrel.lab.prerequisites.LAB_PROGRAMS", {"petrel-no-such-program": "pkg-x"}
+    )
     assert cli.main(["demo"]) == 1
     assert capsys.readouterr().err == (
         "petrel demo: petrel-no-such-program not found; install pkg-x "

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import pytest
 
-from petrel.lab import netns
-from petrel.lab.netns import CHARON_PLUGIN_PACKAGES, LAB_PROGRAMS
+from petrel.lab import strongswan
+from petrel.lab.prerequisites import LAB_PROGRAMS
+from petrel.lab.strongswan import CHARON_PLUGIN_PACKAGES
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_DEPS = REPO / "scripts" / "install-deps.sh"
@@ -53,7 +54,7 @@ def apt_packages(script: str) -> list[str]:
 
 
 def charon_plugins() -> list[str]:
-    return netns._CHARON_PLUGINS.split()
+    return strongswan._CHARON_PLUGINS.split()
 
 
 def plugin_path(name: str) -> str:
@@ -338,7 +339,7 @@ def test_programs_run_by_the_sources_are_in_lab_programs() -> None:
             run.setdefault(prog, []).append(str(path.relative_to(REPO)))
     assert {"ip", "nft", "iperf3", "tcpdump", "tshark", "conntrack"} <= set(run)  # scan works
     unknown = {prog: files for prog, files in run.items() if prog not in LAB_PROGRAMS}
-    assert unknown == {}, f"add these to petrel.lab.netns.LAB_PROGRAMS: {unknown}"
+    assert unknown == {}, f"add these to petrel.lab.prerequisites.LAB_PROGRAMS: {unknown}"
 
 
 def test_programs_run_finds_argv_forms() -> None:

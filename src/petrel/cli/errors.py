@@ -66,7 +66,7 @@ def _hint(exc: OSError, doing: str) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """One line saying what went wrong (and, when known, what to do) for a user-facing error."""
-    from ..lab.netns import INSTALL_HINT, LAB_PROGRAMS, PeerStartError
+    from ..lab.prerequisites import INSTALL_HINT, LAB_PROGRAMS, PeerStartError
 
     if isinstance(exc, PeerStartError):
         return exc.summary
@@ -103,7 +103,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     Anything else is a bug and keeps its traceback."""
     from ..config.errors import ConfigError
     from ..control.vici import ViciError
-    from ..lab.netns import PeerStartError
+    from ..lab.prerequisites import PeerStartError
 
     return (
         DaemonUnreachable,

@@ -20,8 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .netns import DEFAULT_PSK, PYTHON, Lab, StrongSwan, run_in, swanctl_psk_conf
+from .netns import Lab
 from .petrel_peer import PetrelPeer
+from .process import PYTHON, run_in
+from .strongswan import DEFAULT_PSK, StrongSwan, swanctl_psk_conf
 
 FLOOD_SOURCES = "192.0.2.64/26"  # 62 flooder addresses on L's vL
 X_ADDR, RX_ADDR = "198.51.100.130", "198.51.100.129"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .netns import Lab, StrongSwan, strongswan_pair_confs
+from .netns import Lab
 from .petrel_peer import PetrelPeer
+from .strongswan import StrongSwan, strongswan_pair_confs
 
 Peer = PetrelPeer | StrongSwan
 PAIRS = ("petrel->strongswan", "strongswan->petrel", "petrel->petrel")

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .netns import Lab, PeerStartError, run_in, wait_for
+from .netns import Lab
+from .prerequisites import PeerStartError
+from .process import run_in, wait_for
 
 PETREL = [sys.executable, "-m", "petrel.cli"]
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .netns import PYTHON, Lab, wait_for
+from .netns import Lab
+from .process import PYTHON, wait_for
 
 STRONGSWAN_PKI = ("pki",)
 PETREL_PKI = (PYTHON, "-m", "petrel.cli", "pki")

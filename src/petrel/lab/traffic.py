@@ -9,8 +9,10 @@ import subprocess
 import threading
 import time
 
-from .netns import Lab, StrongSwan, run_in, wait_for
+from .netns import Lab
 from .petrel_peer import PetrelPeer
+from .process import run_in, wait_for
+from .strongswan import StrongSwan
 
 
 def flood_ping(
