@@ -26,6 +26,7 @@ CHARON_KEYS: dict[str, tuple[str, type]] = {
 PETREL_KEYS: dict[str, tuple[str, type]] = {
     "block_time": ("block_time", float),
     "init_rate_per_host": ("init_rate_per_host", float),
+    "ipv6_source_prefix": ("ipv6_source_prefix", int),
     "cookie_lifetime": ("cookie_lifetime", float),
     "cookie_secret_lifetime": ("cookie_secret_lifetime", float),
     "puzzle_difficulty": ("puzzle_difficulty", int),
@@ -56,6 +57,9 @@ def settings_from(root: Section) -> dict[str, int | float]:
                 raise ConfigError(f"unknown setting petrel.{key}", setting.file, setting.line, key)
             name, kind = PETREL_KEYS[key]
             out[name] = _number(setting, f"petrel.{key}", kind)
+            if name == "ipv6_source_prefix" and not 1 <= out[name] <= 128:
+                message = f"petrel.{key}: a prefix length of 1 to 128"
+                raise ConfigError(message, setting.file, setting.line, key)
         for sub in petrel.sections.values():
             raise ConfigError(f"unknown section petrel.{sub.name}", sub.file, sub.line)
     for name in ("puzzle_difficulty", "puzzle_max_difficulty", "puzzle_max_solve"):

@@ -23,6 +23,9 @@ when one was asked, a puzzle solution). In order, with strongSwan's setting name
    admitted below three quarters of ``init_limit_half_open``; a solved one up to the limit;
    a wrong solution is dropped.
 
+A "host" above is a source (:mod:`petrel.ike.sources`): an IPv4 address, or an IPv6 /64
+(``ipv6_source_prefix``), since one IPv6 customer can send from any address of its /64.
+
 Every refusal is counted by reason in the engine's drop log.
 """
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,12 +176,15 @@ def puzzle_prf(offered: list[int]) -> int | None:
 class Admission:
     """The responder's gate for IKE_SA_INIT requests; pure, time injected."""
 
-    def __init__(self, settings: EngineSettings, jar: CookieJar) -> None:
+    def __init__(
+        self, settings: EngineSettings, jar: CookieJar, source: Callable[[str], str] = str
+    ) -> None:
         self.settings = settings
         self.jar = jar
-        self.blocked: dict[str, float] = {}  # host -> blocked until
-        self.strikes: dict[str, int] = {}  # host -> half-open timeouts in a row
-        self.buckets: dict[str, tuple[float, float]] = {}  # host -> (tokens, last refill)
+        self.source = source  # peer address -> the source it counts under (IPv6: its /64)
+        self.blocked: dict[str, float] = {}  # source -> blocked until
+        self.strikes: dict[str, int] = {}  # source -> half-open timeouts in a row
+        self.buckets: dict[str, tuple[float, float]] = {}  # source -> (tokens, last refill)
         self._cookies_until = float("-inf")
         self.backlog = 0  # datagrams received and waiting behind the one being screened
 
@@ -191,12 +198,13 @@ class Admission:
         half_open = ctx.half_open
         if (bytes(data[0:8]), host, remote[1]) in half_open:
             return True
-        until = self.blocked.get(host)
+        source = self.source(host)
+        until = self.blocked.get(source)
         if until is not None:
             if now < until:
                 ctx.drops.drop(DROP_BLOCKED, now, host)
                 return False
-            del self.blocked[host]
+            del self.blocked[source]
         if s.block_threshold and half_open.count(host) >= s.block_threshold:
             ctx.drops.drop(DROP_AGGRESSIVE, now, host)
             return False
@@ -209,7 +217,7 @@ class Admission:
             return False
         if not self._cookies_required(total, now):
             return True
-        if s.init_rate_per_host and not self._within_rate(host, now):
+        if s.init_rate_per_host and not self._within_rate(source, now):
             ctx.drops.drop(DROP_RATE, now, host)
             return False
         scan = scan_init(data)
@@ -239,17 +247,17 @@ class Admission:
             return False
         return True  # RFC 8019 §7.1.2: it returned the cookie, but knows no puzzles
 
-    def _within_rate(self, host: str, now: float) -> bool:
-        """Token bucket per host: ``init_rate_per_host`` requests/s, bursts of twice that."""
+    def _within_rate(self, source: str, now: float) -> bool:
+        """Token bucket per source: ``init_rate_per_host`` requests/s, bursts of twice that."""
         rate = self.settings.init_rate_per_host
-        tokens, last = self.buckets.get(host, (2.0 * rate, now))
+        tokens, last = self.buckets.get(source, (2.0 * rate, now))
         tokens = min(2.0 * rate, tokens + (now - last) * rate)
         allowed = tokens >= 1.0
         left = (tokens - 1.0 if allowed else tokens, now)
-        if host in self.buckets:
-            self.buckets[host] = left
+        if source in self.buckets:
+            self.buckets[source] = left
         else:
-            _bounded_put(self.buckets, host, left)
+            _bounded_put(self.buckets, source, left)
         return allowed
 
     def _cookies_required(self, half_open: int, now: float) -> bool:
@@ -281,19 +289,21 @@ class Admission:
         ctx.send_to(cookie_reply(scan.spi_i, cookie, prf, difficulty), local, remote)
 
     def timed_out(self, host: str, now: float) -> None:
-        """A half-open SA of ``host`` timed out; ``block_threshold`` in a row block it."""
+        """A half-open SA of ``host`` timed out; ``block_threshold`` in a row from its source
+        block that source."""
         s = self.settings
         if not s.block_threshold or s.block_time <= 0:
             return
-        strikes = self.strikes.pop(host, 0) + 1
+        source = self.source(host)
+        strikes = self.strikes.pop(source, 0) + 1
         if strikes >= s.block_threshold:
-            _bounded_put(self.blocked, host, now + s.block_time)
+            _bounded_put(self.blocked, source, now + s.block_time)
         else:
-            _bounded_put(self.strikes, host, strikes)
+            _bounded_put(self.strikes, source, strikes)
 
     def completed(self, host: str) -> None:
         """An IKE SA of ``host`` left the half-open state by its IKE_AUTH: no abuse."""
-        self.strikes.pop(host, None)
+        self.strikes.pop(self.source(host), None)
 
 
 def _bounded_put(table: dict[str, Any], key: str, value: object) -> None:

@@ -85,7 +85,7 @@ class IkeEngine:
         self._stray_budget = ReplyBudget()  # INVALID_IKE_SPI answers (§2.21.4)
         s = self._ctx.settings
         jar = CookieJar(random, s.cookie_lifetime, s.cookie_secret_lifetime)
-        self.admission = Admission(s, jar)
+        self.admission = Admission(s, jar, self._ctx.source)
 
     @property
     def connections(self) -> dict[str, Connection]:

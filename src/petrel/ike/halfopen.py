@@ -1,13 +1,14 @@
-"""The responder's half-open IKE SAs (RFC 7296 §2.6), counted globally and per source host.
+"""The responder's half-open IKE SAs (RFC 7296 §2.6), counted globally and per source.
 
 An IKE SA is half-open from our IKE_SA_INIT response until its IKE_AUTH request arrives (or
 the half-open timeout ends it). Insertion order is creation order, so the oldest comes first.
+A source is what :class:`~petrel.ike.sources.SourceKey` makes of the peer's address.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .sa import IkeSa
 
@@ -15,11 +16,12 @@ HalfOpenKey = tuple[bytes, str, int]  # (SPIi, peer host, peer port)
 
 
 class HalfOpenTable:
-    """A mapping (SPIi, host, port) → IKE SA that also counts entries per host."""
+    """A mapping (SPIi, host, port) → IKE SA that also counts entries per source."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: Callable[[str], str] = str) -> None:
         self._sas: dict[HalfOpenKey, IkeSa] = {}
-        self._per_host: Counter[str] = Counter()
+        self._source = source
+        self._per_source: Counter[str] = Counter()
         self.ids: set[int] = set()  # their ike_ids: the engine's timers skip them in bulk
 
     def __len__(self) -> int:
@@ -37,7 +39,7 @@ class HalfOpenTable:
     def __setitem__(self, key: HalfOpenKey, sa: IkeSa) -> None:
         old = self._sas.get(key)
         if old is None:
-            self._per_host[key[1]] += 1
+            self._per_source[self._source(key[1])] += 1
         else:
             self.ids.discard(old.ike_id)
         self._sas[key] = sa
@@ -62,16 +64,17 @@ class HalfOpenTable:
         return list(self._sas.values())
 
     def count(self, host: str) -> int:
-        """Half-open SAs from ``host`` (any port)."""
-        return self._per_host.get(host, 0)
+        """Half-open SAs from the source of ``host`` (any address in it, any port)."""
+        return self._per_source.get(self._source(host), 0)
 
     def oldest(self) -> IkeSa | None:
         """The first inserted, i.e. the first to time out (time only moves forward)."""
         return next(iter(self._sas.values()), None)
 
     def _forget(self, host: str) -> None:
-        left = self._per_host[host] - 1
+        source = self._source(host)
+        left = self._per_source[source] - 1
         if left > 0:
-            self._per_host[host] = left
+            self._per_source[source] = left
         else:
-            del self._per_host[host]
+            del self._per_source[source]

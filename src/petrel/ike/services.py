@@ -37,6 +37,7 @@ from .keys import child_sa_up
 from .negotiation import algorithms_of
 from .protect import build_plain, build_protected, open_protected
 from .sa import ChildSa, IkeSa, IkeState, Outstanding
+from .sources import SourceKey
 from .task import Task
 from .timers import DPD, EXPIRE_IKE, REAUTH, REKEY_IKE, TimerKey
 
@@ -59,11 +60,12 @@ class EngineSettings:
     half_open_timeout: float = 30.0
     # IKE_SA_INIT admission under load (§2.6, RFC 8019), strongSwan's charon.* names; 0 = off.
     cookie_threshold: int = 10  # demand a COOKIE from this many half-open SAs on (charon: 30)
-    block_threshold: int = 5  # drop IKE_SA_INIT from a host with this many half-open SAs
+    block_threshold: int = 5  # drop IKE_SA_INIT from a source with this many half-open SAs
     init_limit_half_open: int = 1000  # drop IKE_SA_INIT from this many half-open SAs on
     init_limit_job_load: int = 0  # drop IKE_SA_INIT while more datagrams than this wait
     block_time: float = 60.0  # a host whose half-open SAs time out block_threshold times: blocked
-    init_rate_per_host: float = 10.0  # IKE_SA_INIT/s a host may send while cookies are on
+    init_rate_per_host: float = 10.0  # IKE_SA_INIT/s a source may send while cookies are on
+    ipv6_source_prefix: int = 64  # an IPv6 source is its /64 for the limits above (128: each)
     cookie_lifetime: float = 20.0  # seconds a COOKIE stays valid
     cookie_secret_lifetime: float = 60.0  # seconds between COOKIE secret rotations
     puzzle_difficulty: int = 8  # RFC 8019 puzzle asked at the cookie threshold (0: no puzzles)
@@ -103,7 +105,8 @@ class IkeServices:
         self.messages = MessageCounters()  # charon's per-exchange counters
         self.sas: dict[int, IkeSa] = {}
         self.by_spi: dict[tuple[bytes, bytes], IkeSa] = {}  # (SPIi, SPIr) once both known
-        self.half_open = HalfOpenTable()  # responder, by (SPIi, peer host, peer port)
+        self.source = SourceKey(self.settings.ipv6_source_prefix)  # what DoS limits count
+        self.half_open = HalfOpenTable(self.source)  # responder, by (SPIi, peer host, port)
         self.by_initiator_spi: dict[bytes, IkeSa] = {}  # our SAs as initiator, by SPIi
         self.datagrams: list[ev.Datagram] = []
         self.events: list[ev.Event] = []

@@ -251,7 +251,7 @@ def test_daemon_settings_take_charon_keys_and_petrel_section(tmp_path) -> None:
         "charon {\n  block_threshold = 3\n  cookie_threshold = 20\n  init_limit_half_open = 500\n"
         "  init_limit_job_load = 40\n  half_open_timeout = 15\n  load = random nonce\n"
         "  plugins {\n    vici { socket = unix:///x }\n  }\n}\n"
-        "petrel {\n  puzzle_difficulty = 10\n  block_time = 30s\n}\n"
+        "petrel {\n  puzzle_difficulty = 10\n  block_time = 30s\n  ipv6_source_prefix = 56\n}\n"
     )
     assert read_daemon_settings(str(conf)) == {
         "block_threshold": 3,
@@ -261,6 +261,7 @@ def test_daemon_settings_take_charon_keys_and_petrel_section(tmp_path) -> None:
         "half_open_timeout": 15.0,
         "puzzle_difficulty": 10,
         "block_time": 30.0,
+        "ipv6_source_prefix": 56,
     }
 
 
@@ -271,6 +272,8 @@ def test_daemon_settings_take_charon_keys_and_petrel_section(tmp_path) -> None:
         ("charon {\n  cookie_threshold = -1\n}\n", ":2: charon.cookie_threshold"),
         ("petrel {\n  puzzle_difficult = 3\n}\n", ":2: unknown setting petrel.puzzle_difficult"),
         ("petrel {\n  cookie_lifetime = inf\n}\n", ":2: petrel.cookie_lifetime"),
+        ("petrel {\n\n  ipv6_source_prefix = 129\n}\n", ":3: petrel.ipv6_source_prefix"),
+        ("petrel {\n  ipv6_source_prefix = 0\n}\n", ":2: petrel.ipv6_source_prefix"),
     ],
 )
 def test_daemon_settings_refuse_bad_values_by_place(tmp_path, text: str, where: str) -> None:

@@ -33,6 +33,7 @@ from petrel.wire.codec import decode_message
 from petrel.wire.registry import NotifyType, PrfId
 
 RIGHT = ("192.0.2.2", 500)
+RIGHT6 = ("2001:db8::2", 500)
 LEFT = ("192.0.2.1", 500)
 NONCE, HOST, SPI = bytes(range(32)), bytes([192, 0, 2, 1]), bytes(range(8))
 
@@ -89,7 +90,7 @@ def flood_request(engine: IkeEngine, host: str, port: int = 500, now: float = 0.
     """One IKE_SA_INIT from ``host``; returns the reply (b"" if none)."""
     data = bytearray(request_template())
     data[0:8] = os.urandom(8)
-    engine.receive(bytes(data), RIGHT, (host, port), now)
+    engine.receive(bytes(data), RIGHT6 if ":" in host else RIGHT, (host, port), now)
     replies = engine.take_datagrams()
     return strip(replies[0].data) if replies else b""
 
@@ -265,6 +266,38 @@ def test_block_threshold_per_host_and_global_half_open_limit() -> None:
     flood_request(right, "192.0.2.73")
     assert flood_request(right, "192.0.2.74") == b""
     assert half_open(right) == 5 and right.drops.counts[DROP_LIMIT] == 1
+
+
+def test_ipv6_sources_count_per_64_for_block_threshold() -> None:
+    right = responder(cookie_threshold=0, block_threshold=3)
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"):
+        assert flood_request(right, host) != b""
+    assert flood_request(right, "2001:db8:1:2:aaaa::1") == b""  # a fourth address of that /64
+    assert right.drops.counts[DROP_AGGRESSIVE] == 1
+    assert flood_request(right, "2001:db8:1:3::1") != b""  # the next /64 is another source
+    assert flood_request(right, "192.0.2.71") != b""
+
+
+def test_ipv6_source_prefix_128_counts_each_address_as_charon() -> None:
+    right = responder(cookie_threshold=0, block_threshold=1, ipv6_source_prefix=128)
+    assert all(flood_request(right, f"2001:db8:1:2::{n}") != b"" for n in range(1, 6))
+    assert flood_request(right, "2001:db8:1:2::1", 501) == b""  # same address, another port
+    assert right.drops.counts[DROP_AGGRESSIVE] == 1
+
+
+def test_ipv6_block_and_rate_apply_to_the_whole_64() -> None:
+    right = responder(cookie_threshold=0, block_threshold=2, block_time=60, half_open_timeout=30)
+    flood_request(right, "2001:db8:1:2::1", now=0.0)
+    flood_request(right, "2001:db8:1:2::2", now=0.0)
+    right.handle_timer(31.0)  # both time out: two strikes against 2001:db8:1:2::/64
+    assert flood_request(right, "2001:db8:1:2:9::9", now=32.0) == b""
+    assert right.drops.counts[DROP_BLOCKED] == 1
+    assert flood_request(right, "2001:db8:1:3::1", now=32.0) != b""
+    loaded = responder(cookie_threshold=1, init_rate_per_host=1, puzzle_difficulty=0)
+    flood_request(loaded, "192.0.2.99")  # one half-open SA: cookies on from here
+    replies = [flood_request(loaded, f"2001:db8:5:6::{n}") for n in range(1, 6)]
+    assert sum(1 for r in replies if r) == 2  # a burst of twice the rate, then dropped
+    assert loaded.drops.counts[DROP_RATE] == 3
 
 
 def test_host_whose_half_open_sas_keep_timing_out_is_blocked_for_block_time() -> None:
