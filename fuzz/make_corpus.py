@@ -4,7 +4,7 @@
   of ``fuzz_engine.py`` exchange in its scenarios (IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA,
   INFORMATIONAL, RFC 7383 fragments), and the decoder target's built-in seeds.
 * ``engine``: one input per scenario that replays its captured message unchanged, and a few
-  with one edit each (the input format is described in ``fuzz_engine.py``).
+  with one edit each (the input format is described in ``fuzz_engine.py`` and ``engine_forge.py``).
 * ``esp``: the ESP packets and the NAT keepalive of ``samples/ikev2-psk.pcap`` (raw mode,
   decapsulated with its keys from ``samples/esp_sa``) and the built-in sessions (every suite).
 * ``vici``: the requests, answers and events ``swanctl`` and Petrel exchange (built-in seeds).
