@@ -216,6 +216,7 @@ _CONNECTION_KEYS: dict[str, _Parser] = {
     "dpd_delay": _time,
     "dpd_timeout": _time,
     "fragmentation": _choice(("yes", "accept", "force", "no")),
+    "childless": _choice(("allow", "prefer", "force", "never")),
     "unique": _choice(("no", "never"), ("keep", "replace")),
     "send_cert": _choice(("always", "never", "ifasked")),
     "send_certreq": _bool,
@@ -230,7 +231,6 @@ _CONNECTION_KEYS: dict[str, _Parser] = {
 _CONNECTION_UNSUPPORTED = {
     "vips": "",
     "pools": "",
-    "childless": "allow",
     "ppk_id": "",
     "ppk_required": "no",
     "if_id_in": "",

@@ -30,6 +30,7 @@ from .auth import AuthFailure
 from .auth.exchange import method_fits
 from .child_create import accept_child, child_reply, choose_child
 from .child_delete import delete_spi, spi_bytes
+from .childless import plan_initiator, refusal_as_responder
 from .ike_delete import delete_ike
 from .negotiation import proposal_accepted, valid_esp_spi, with_spi, without_ke
 from .sa import IkeSa, IkeState
@@ -51,7 +52,8 @@ class _ProposedChild:
 
 
 class IkeAuth(Task):
-    """IKE_AUTH as initiator, with the first Child SA (``sa.initial_child``)."""
+    """IKE_AUTH as initiator, with the first Child SA (``sa.initial_child``) unless the IKE SA
+    is childless (:mod:`petrel.ike.childless`)."""
 
     exchange = ExchangeType.IKE_AUTH
 
@@ -61,6 +63,11 @@ class IkeAuth(Task):
     def build_request(self, ctx: IkeServices, sa: IkeSa, now: float) -> list[Payload] | None:
         conn = sa.connection
         assert conn is not None and sa.keys is not None and sa.algorithms is not None
+        refused, first_child = plan_initiator(sa, conn)
+        if refused is not None:
+            log.warning("IKE SA %d (%s): %s", sa.ike_id, sa.name, refused)
+            ctx.destroy(sa, "childless IKE SA impossible")
+            return None
         sa.state = IkeState.AUTH_SENT
         my_id = ctx.local_identity(conn, sa.local)
         sa.local_id = format_identity(my_id)
@@ -79,8 +86,8 @@ class IkeAuth(Task):
         if remote_id is not None and _concrete_id(remote_id):
             payloads.append(IDr(remote_id.id_type, remote_id.data))
         payloads.append(auth)
-        if sa.initial_child is not None:
-            child_cfg = conn.children[sa.initial_child]
+        if first_child is not None:
+            child_cfg = conn.children[first_child]
             spi_in = ctx.new_child_spi()
             proposals = with_spi(without_ke(child_cfg.esp_proposals), spi_bytes(spi_in))
             local_ts = ctx.resolve(child_cfg.local_ts, sa.local[0])
@@ -234,6 +241,11 @@ class IkeAuthResponder(Responder):
             ctx.fail(sa, NotifyType.AUTHENTICATION_FAILED, failure, False)
             self.failed = ("authentication failed", False)
             return [Notify(NotifyType.AUTHENTICATION_FAILED)]
+        refused = refusal_as_responder(conn, payloads)
+        if refused is not None:
+            ctx.fail(sa, NotifyType.INVALID_SYNTAX, refused, False)
+            self.failed = ("childless IKE SA refused", False)
+            return [Notify(NotifyType.INVALID_SYNTAX)]
         sa.remote_id = format_identity(peer)
         log.info("IKE SA %d: '%s' authenticated with %s", sa.ike_id, sa.remote_id, how)
         my_id = ctx.local_identity(conn, sa.local)

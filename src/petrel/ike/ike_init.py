@@ -161,6 +161,7 @@ class IkeInit(Task):
         sa.fragmentation = (
             conn.fragmentation != "no" and NotifyType.IKEV2_FRAGMENTATION_SUPPORTED in (notifies)
         )
+        sa.peer_childless = NotifyType.CHILDLESS_IKEV2_SUPPORTED in notifies
         ctx.by_spi[(sa.spi_i, sa.spi_r)] = sa
         check_nat(sa, message, sa.spi_r)
         derive_keys(sa, shared, ctx.random)
@@ -316,6 +317,8 @@ def respond_init(
     ):
         sa.fragmentation = True
         payloads.append(Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
+    if conn.childless != "never":  # RFC 6023 §3: IKE_AUTH may come without a Child SA
+        payloads.append(Notify(NotifyType.CHILDLESS_IKEV2_SUPPORTED))
     response_header = IkeHeader(sa.spi_i, sa.spi_r, 0, ExchangeType.IKE_SA_INIT, 0, FLAG_RESPONSE)
     response = ctx.plain(sa, response_header, payloads)
     sa.init_response = response

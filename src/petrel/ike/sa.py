@@ -115,6 +115,7 @@ class IkeSa:
     tasks: deque[Task] = field(default_factory=deque)  # waiting for the window (§2.3)
     last_response: tuple[int, tuple[bytes, ...]] | None = field(default=None, repr=False)
     fragmentation: bool = False  # both sides sent IKEV2_FRAGMENTATION_SUPPORTED
+    peer_childless: bool = False  # the responder sent CHILDLESS_IKEV2_SUPPORTED (RFC 6023)
     _reassembly: dict[bool, Reassembler] = field(default_factory=dict, repr=False)
     nat_local: bool = False
     nat_remote: bool = False

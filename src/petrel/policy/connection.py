@@ -109,6 +109,7 @@ class Connection:
     over_time: float = 1440.0
     rand_time: float = 1440.0
     fragmentation: str = "yes"
+    childless: str = "allow"  # RFC 6023: allow | prefer | force | never (strongSwan's values)
     mobike: bool = True
     unique: str = "no"
     send_cert: str = "ifasked"
