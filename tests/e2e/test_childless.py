@@ -9,8 +9,6 @@ read from the messages charon parsed.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from petrel.lab import Lab, PetrelPeer, StrongSwan, wait_for
@@ -19,13 +17,6 @@ from petrel.lab.pairs import logs, petrel_sas, start_pair, swan_child_count
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 
 ESP_PFS = "aes256gcm16-x25519"
-
-
-def parsed(swan: StrongSwan, exchange: str, kind: str) -> list[str]:
-    """The payload lists of the ``exchange`` ``kind`` (request/response) messages charon
-    parsed, e.g. ``IDi N(INIT_CONTACT) IDr AUTH``."""
-    pattern = re.compile(rf"parsed {exchange} {kind} \d+ \[ ([^]]*)\]")
-    return pattern.findall(swan.log_text())
 
 
 def no_child_payloads(payloads: str) -> bool:
@@ -48,12 +39,12 @@ def test_strongswan_initiates_an_ike_sa_alone_then_its_child() -> None:
         assert done.returncode == 0, logs(swan, petrel)
         assert [sa["state"] for sa in petrel_sas(petrel)] == ["ESTABLISHED"]
         assert petrel_children(petrel) == 0 and swan_child_count(swan) == 0
-        (auth,) = parsed(swan, "IKE_AUTH", "response")
+        (auth,) = swan.parsed("IKE_AUTH", "response")
         assert no_child_payloads(auth), auth
-        assert any("N(CHDLESS_SUP)" in p for p in parsed(swan, "IKE_SA_INIT", "response"))
+        assert any("N(CHDLESS_SUP)" in p for p in swan.parsed("IKE_SA_INIT", "response"))
         assert swan.initiate("net"), logs(swan, petrel)
         assert wait_for(lambda: petrel_children(petrel) == 1, 10), logs(swan, petrel)
-        assert parsed(swan, "CREATE_CHILD_SA", "response")
+        assert swan.parsed("CREATE_CHILD_SA", "response")
         assert pings(lab) == 3, logs(swan, petrel)
 
 
@@ -64,7 +55,7 @@ def test_petrel_initiates_an_ike_sa_alone_then_its_child() -> None:
         done = petrel.cli("initiate", "--ike", "c", "--timeout", "30", timeout=40)
         assert done.returncode == 0, done.stdout + done.stderr + logs(petrel, swan)
         assert petrel_children(petrel) == 0 and swan_child_count(swan) == 0
-        (auth,) = parsed(swan, "IKE_AUTH", "request")
+        (auth,) = swan.parsed("IKE_AUTH", "request")
         assert no_child_payloads(auth), auth
         assert petrel.initiate("net"), logs(petrel, swan)
         assert wait_for(lambda: swan_child_count(swan) == 1, 10), logs(petrel, swan)
@@ -80,9 +71,9 @@ def test_childless_force_moves_the_first_child_to_create_child_sa_with_pfs(pair:
         assert left.initiate("net"), logs(left, right)
         assert wait_for(lambda: swan_child_count(swan) == 1, 10), logs(left, right)
         kind = "request" if swan is right else "response"
-        (auth,) = parsed(swan, "IKE_AUTH", kind)
+        (auth,) = swan.parsed("IKE_AUTH", kind)
         assert no_child_payloads(auth), auth
-        creates = parsed(swan, "CREATE_CHILD_SA", kind)
+        creates = swan.parsed("CREATE_CHILD_SA", kind)
         assert creates and "KE" in creates[0].split(), creates
         assert pings(lab) == 3, logs(left, right)
 
@@ -94,7 +85,7 @@ def test_petrel_force_responder_refuses_a_child_in_ike_auth() -> None:
         swan, petrel = start_pair(lab, "strongswan->petrel", r_extra=["childless = force"])
         assert isinstance(swan, StrongSwan) and isinstance(petrel, PetrelPeer)
         assert not swan.initiate("net", timeout=15)
-        (auth,) = parsed(swan, "IKE_AUTH", "response")
+        (auth,) = swan.parsed("IKE_AUTH", "response")
         assert "N(INVAL_SYN)" in auth.split(), auth
         assert wait_for(lambda: petrel_sas(petrel) == [], 5), logs(swan, petrel)
         assert "did not initiate a childless IKE SA" in petrel.log_text()

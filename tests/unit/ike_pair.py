@@ -41,8 +41,10 @@ def conf(
     esp: str = "aes256gcm16",
     secret: str = "0sdGVzdHRlc3R0ZXN0dGVzdA==",
     encap: str = "no",
+    extra: str = "",
 ) -> str:
-    """swanctl.conf of one side: connection ``c`` with child ``net``, PSK authentication."""
+    """swanctl.conf of one side: connection ``c`` with child ``net``, PSK authentication;
+    ``extra``: more ``key = value`` lines of the connection."""
     return f"""
 connections {{
   c {{
@@ -50,6 +52,7 @@ connections {{
     remote_addrs = {peer}
     proposals = {proposals}
     encap = {encap}
+    {extra}
     local {{
       auth = psk
       id = {my_id}

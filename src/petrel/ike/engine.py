@@ -502,7 +502,7 @@ class IkeEngine:
             IkeState.DELETING,
             IkeState.AUTH_SENT,
         ):
-            responder = InformationalResponder()
+            responder = InformationalResponder(local, remote)
         elif exchange == ExchangeType.CREATE_CHILD_SA and sa.state is IkeState.ESTABLISHED:
             if is_ike_rekey(payloads):
                 responder = IkeRekeyResponder()

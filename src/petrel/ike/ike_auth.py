@@ -32,6 +32,7 @@ from .child_create import accept_child, child_reply, choose_child
 from .child_delete import delete_spi, spi_bytes
 from .childless import plan_initiator, refusal_as_responder
 from .ike_delete import delete_ike
+from .mobike import agreed as mobike_agreed
 from .negotiation import proposal_accepted, valid_esp_spi, with_spi, without_ke
 from .sa import IkeSa, IkeState
 from .services import IkeServices
@@ -261,7 +262,7 @@ class IkeAuthResponder(Responder):
             isinstance(p, Notify) and p.notify_type == NotifyType.INITIAL_CONTACT for p in payloads
         ):
             _initial_contact(ctx, sa)
-        response: list[Payload] = [my_id_payload, *my_auth]
+        response: list[Payload] = [my_id_payload, *my_auth, *mobike_agreed(sa, payloads)]
         established(ctx, sa, now)
         response += _child_as_responder(ctx, sa, conn, payloads, now)
         return response

@@ -1,5 +1,5 @@
 """INFORMATIONAL requests of the peer (RFC 7296 §1.4, §1.5): Deletes of the IKE SA or its
-Child SAs, error notifies, and empty liveness checks."""
+Child SAs, error notifies, empty liveness checks, and MOBIKE updates (:mod:`.mobike`)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,20 @@ from ..wire.registry import NotifyType, ProtocolId
 from . import events as ev
 from .child_create import create_child
 from .child_delete import peer_deletes
+from .mobike import MOBIKE_NOTIFIES
+from .mobike import answer as answer_mobike
 from .sa import ChildState, IkeSa
 from .services import IkeServices
 from .task import Responder
 
 
 class InformationalResponder(Responder):
-    def __init__(self) -> None:
+    """The peer's INFORMATIONAL request, which came from ``remote`` to ``local``."""
+
+    def __init__(self, local: ev.Address, remote: ev.Address) -> None:
         self.delete_ike = False
         self.closed: list[ChildConfig] = []
+        self.local, self.remote = local, remote
 
     def process_request(
         self, ctx: IkeServices, sa: IkeSa, payloads: tuple[Payload, ...], now: float
@@ -47,6 +52,9 @@ class InformationalResponder(Responder):
                     sa, NotifyType.AUTHENTICATION_FAILED, "peer rejected our authentication", True
                 )
                 self.delete_ike = True
+        mobike = [p for p in payloads if isinstance(p, Notify) and p.notify_type in MOBIKE_NOTIFIES]
+        if mobike and not self.delete_ike:
+            reply += answer_mobike(ctx, sa, mobike, self.local, self.remote)
         return [] if self.delete_ike else reply
 
     def complete(self, ctx: IkeServices, sa: IkeSa, now: float) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..crypto.kdf import child_keymat, derive_ike_keys, skeyseed, split_child_keymat
 from ..crypto.nat import nat_detection_hash
@@ -112,17 +112,31 @@ def nat_notifies(
 
 
 def check_nat(sa: IkeSa, message: Message, spi_r: bytes) -> None:
-    sources = [
-        n.data for n in message.notifies() if n.notify_type == NotifyType.NAT_DETECTION_SOURCE_IP
-    ]
-    dests = [
-        n.data
-        for n in message.notifies()
-        if n.notify_type == NotifyType.NAT_DETECTION_DESTINATION_IP
-    ]
+    """NAT detection from the NAT_DETECTION_* notifies of an IKE_SA_INIT message (§2.23)."""
+    seen = nat_seen(sa, message.notifies(), spi_r, sa.local, sa.remote)
+    if seen is not None:
+        sa.nat_local, sa.nat_remote = seen
+
+
+def nat_seen(
+    sa: IkeSa,
+    notifies: Iterable[Notify],
+    spi_r: bytes,
+    local: ev.Address,
+    remote: ev.Address,
+) -> tuple[bool, bool] | None:
+    """(a NAT in front of us, a NAT in front of the peer) by the NAT_DETECTION_* notifies of
+    a message that came from ``remote`` to ``local``; None when it carries none."""
+    sources, dests = [], []
+    for n in notifies:
+        if n.notify_type == NotifyType.NAT_DETECTION_SOURCE_IP:
+            sources.append(n.data)
+        elif n.notify_type == NotifyType.NAT_DETECTION_DESTINATION_IP:
+            dests.append(n.data)
     if not sources and not dests:
-        return
-    expect_src = nat_detection_hash(sa.spi_i, spi_r, packed(sa.remote[0]), sa.remote[1])
-    expect_dst = nat_detection_hash(sa.spi_i, spi_r, packed(sa.local[0]), sa.local[1])
-    sa.nat_remote = bool(sources) and not any(hmac.compare_digest(s, expect_src) for s in sources)
-    sa.nat_local = bool(dests) and not any(hmac.compare_digest(d, expect_dst) for d in dests)
+        return None
+    expect_src = nat_detection_hash(sa.spi_i, spi_r, packed(remote[0]), remote[1])
+    expect_dst = nat_detection_hash(sa.spi_i, spi_r, packed(local[0]), local[1])
+    nat_remote = bool(sources) and not any(hmac.compare_digest(s, expect_src) for s in sources)
+    nat_local = bool(dests) and not any(hmac.compare_digest(d, expect_dst) for d in dests)
+    return nat_local, nat_remote

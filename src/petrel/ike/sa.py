@@ -116,6 +116,7 @@ class IkeSa:
     last_response: tuple[int, tuple[bytes, ...]] | None = field(default=None, repr=False)
     fragmentation: bool = False  # both sides sent IKEV2_FRAGMENTATION_SUPPORTED
     peer_childless: bool = False  # the responder sent CHILDLESS_IKEV2_SUPPORTED (RFC 6023)
+    mobike: bool = False  # both sent MOBIKE_SUPPORTED in IKE_AUTH (RFC 4555)
     _reassembly: dict[bool, Reassembler] = field(default_factory=dict, repr=False)
     nat_local: bool = False
     nat_remote: bool = False

@@ -466,13 +466,12 @@ class IkeServices:
             sa.timers[DPD] = now + conn.dpd_delay
 
     def follow_peer(self, sa: IkeSa, local: ev.Address, remote: ev.Address) -> None:
-        """Follow the peer to port 4500 or a new NAT mapping (§2.23)."""
+        """Follow the peer to port 4500 or a new NAT mapping (§2.23).  Floating to 4500 alone
+        is no NAT (a MOBIKE peer floats in IKE_AUTH, RFC 4555 §3.3): NAT-D decided that."""
         if (local, remote) == (sa.local, sa.remote):
             return
         if sa.encap or remote[1] == NAT_T_PORT:
             sa.local, sa.remote = local, remote
-            if remote[1] == NAT_T_PORT and not sa.encap:
-                sa.nat_remote = True
             self.events.append(ev.IkeSaUpdated(sa.ike_id, local, remote, sa.encap))
 
     # ---------------------------------------------------------------- identities

@@ -251,6 +251,12 @@ class StrongSwan:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def parsed(self, exchange: str, kind: str) -> list[str]:
+        """The payload lists of the ``exchange`` ``kind`` (request/response) messages charon
+        parsed, in its abbreviations (``IDi N(INIT_CONTACT) IDr AUTH SA TSi TSr``)."""
+        pattern = re.compile(rf"parsed {exchange} {kind} \d+ \[ ([^]]*)\]")
+        return pattern.findall(self.log_text())
+
     def stop(self) -> None:
         if self.proc is not None:
             self.lab.stop(self.proc)

@@ -21,10 +21,13 @@ def _engine(me: str, peer: str, my_id: str, peer_id: str, policy: str, esp: str)
         if my_id == "left"
         else ("203.0.113.1/32", "198.51.100.1/32")
     )
-    text = conf(me, peer, my_id, peer_id, local_ts, remote_ts, esp=esp)
-    text = text.replace("    encap = no\n", f"    encap = no\n    childless = {policy}\n")
+    extra = f"childless = {policy}"
+    text = conf(me, peer, my_id, peer_id, local_ts, remote_ts, esp=esp, extra=extra)
     cfg = parse_swanctl(text)
     return IkeEngine(cfg.connections, cfg.secrets)
+
+
+ENDS = ("192.0.2.1", "192.0.2.2", "left", "right", "0.0.0.0/0", "0.0.0.0/0")
 
 
 def pair(
@@ -159,13 +162,11 @@ def test_responder_never_refuses_a_childless_ike_auth(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("value", ["allow", "prefer", "force", "never"])
 def test_childless_setting_is_read(value: str) -> None:
-    text = conf("192.0.2.1", "192.0.2.2", "left", "right", "0.0.0.0/0", "0.0.0.0/0")
-    text = text.replace("    encap = no\n", f"    encap = no\n    childless = {value}\n")
+    text = conf(*ENDS, extra=f"childless = {value}")
     assert parse_swanctl(text).connections["c"].childless == value
 
 
 def test_unknown_childless_value_is_refused() -> None:
-    text = conf("192.0.2.1", "192.0.2.2", "left", "right", "0.0.0.0/0", "0.0.0.0/0")
-    text = text.replace("    encap = no\n", "    encap = no\n    childless = sometimes\n")
+    text = conf(*ENDS, extra="childless = sometimes")
     with pytest.raises(ConfigError, match="childless"):
         parse_swanctl(text)

@@ -1,0 +1,97 @@
+"""MOBIKE as responder (RFC 4555): the peer moves its IKE SA and Child SAs to new addresses.
+
+Support is agreed in IKE_AUTH (both send MOBIKE_SUPPORTED; ``mobike = yes``, the default).
+Then an INFORMATIONAL request carrying UPDATE_SA_ADDRESSES moves the IKE SA and its Child SAs
+to the addresses that request came from and to (§3.5), with NAT detection redone from its
+NAT_DETECTION_* notifies; UDP encapsulation, once on, stays on (§3.5 allows either).  Every
+request with NAT_DETECTION_* notifies (an update, or a return routability check, §3.7) is
+answered with ours for that path, and a COOKIE2 is echoed (§3.9).  Addresses the peer lists
+(ADDITIONAL_IP*_ADDRESS, NO_ADDITIONAL_ADDRESSES) are accepted and not used: the responder
+never picks the path.  Petrel does not initiate MOBIKE (it does not roam).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from ..wire.payloads import Notify, Payload
+from ..wire.registry import NotifyType
+from . import events as ev
+from .keys import nat_notifies, nat_seen
+from .sa import IkeSa
+from .services import IkeServices
+
+log = logging.getLogger("petrel.ike")
+
+MOBIKE_NOTIFIES = frozenset(
+    {
+        NotifyType.UPDATE_SA_ADDRESSES,
+        NotifyType.NAT_DETECTION_SOURCE_IP,
+        NotifyType.NAT_DETECTION_DESTINATION_IP,
+        NotifyType.COOKIE2,
+        NotifyType.ADDITIONAL_IP4_ADDRESS,
+        NotifyType.ADDITIONAL_IP6_ADDRESS,
+        NotifyType.NO_ADDITIONAL_ADDRESSES,
+    }
+)
+
+
+def agreed(sa: IkeSa, request: Sequence[Payload]) -> list[Notify]:
+    """IKE_AUTH as responder: MOBIKE_SUPPORTED in our answer when the initiator sent it and
+    the connection allows MOBIKE."""
+    conn = sa.connection
+    asked = any(
+        isinstance(p, Notify) and p.notify_type == NotifyType.MOBIKE_SUPPORTED for p in request
+    )
+    sa.mobike = asked and conn is not None and conn.mobike
+    return [Notify(NotifyType.MOBIKE_SUPPORTED)] if sa.mobike else []
+
+
+def answer(
+    ctx: IkeServices,
+    sa: IkeSa,
+    notifies: Sequence[Notify],
+    local: ev.Address,
+    remote: ev.Address,
+) -> list[Payload]:
+    """The MOBIKE part of our answer to an INFORMATIONAL request from ``remote`` to
+    ``local``; moves the SA on UPDATE_SA_ADDRESSES."""
+    if not sa.mobike:
+        return []
+    types = {int(n.notify_type) for n in notifies}
+    if NotifyType.UPDATE_SA_ADDRESSES in types:
+        _move(ctx, sa, notifies, local, remote)
+    reply: list[Payload] = []
+    if types & {NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP}:
+        reply += nat_notifies(ctx.random, sa.spi_i, sa.spi_r, local, remote, fake=sa.nat_fake)
+    reply += [
+        Notify(NotifyType.COOKIE2, n.data)
+        for n in notifies
+        if n.notify_type == (NotifyType.COOKIE2)
+    ][:1]
+    return reply
+
+
+def _move(
+    ctx: IkeServices,
+    sa: IkeSa,
+    notifies: Sequence[Notify],
+    local: ev.Address,
+    remote: ev.Address,
+) -> None:
+    before = (sa.local, sa.remote, sa.encap)
+    seen = nat_seen(sa, notifies, sa.spi_r, local, remote)
+    if seen is not None:
+        sa.nat_local = sa.nat_local or seen[0]
+        sa.nat_remote = sa.nat_remote or seen[1]
+    sa.local, sa.remote = local, remote
+    log.info(
+        "IKE SA %d (%s): peer updated its address to %s:%d (MOBIKE)%s",
+        sa.ike_id,
+        sa.name,
+        *remote,
+        ", NAT detected" if sa.encap else "",
+    )
+    if (sa.local, sa.remote, sa.encap) != before:
+        ctx.events.append(ev.IkeSaUpdated(sa.ike_id, local, remote, sa.encap))

@@ -1,0 +1,138 @@
+"""MOBIKE as responder (RFC 4555), two engines in memory: left plays the roaming client."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ike_pair import LEFT, RIGHT, engines, next_request, of_type, opened, pump, rewrite, strip
+
+from petrel.crypto.nat import nat_detection_hash
+from petrel.ike import events as ev
+from petrel.ike.engine import IkeEngine
+from petrel.ike.sa import IkeSa
+from petrel.wire.payloads import Notify, Payload
+from petrel.wire.registry import ExchangeType, NotifyType
+
+MOVED = ("192.0.2.3", 4500)
+RIGHT_NATT = (RIGHT[0], 4500)
+
+
+def _sa(engine: IkeEngine) -> IkeSa:
+    (sa,) = engine.ike_sas()
+    return sa
+
+
+def connected(
+    client_asks: bool = True, right_kw: dict | None = None
+) -> tuple[IkeEngine, IkeEngine, IkeSa, IkeSa, list[Payload]]:
+    """Left initiates; its IKE_AUTH request gets N(MOBIKE_SUPPORTED) when ``client_asks`` (a
+    MOBIKE client's, as charon sends it); returns the engines, their SAs and right's answer."""
+    left, right = engines(right_kw=right_kw)
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    for src, dst in ((left, right), (right, left)):  # IKE_SA_INIT there and back
+        for d in src.take_datagrams():
+            dst.receive(strip(d.data), d.remote, d.local, 0.0)
+    left_sa, right_sa = _sa(left), _sa(right)
+    (auth,) = [strip(d.data) for d in left.take_datagrams()]
+    if client_asks:
+        auth = rewrite(
+            left_sa, right_sa, auth, lambda p: [*p[:-1], Notify(NotifyType.MOBIKE_SUPPORTED), p[-1]]
+        )
+    right.receive(auth, RIGHT, LEFT, 0.0)
+    (answer,) = [strip(d.data) for d in right.take_datagrams()]
+    _, payloads = opened(left_sa, answer)
+    left.receive(answer, LEFT, RIGHT, 0.0)
+    pump(left, right)
+    return left, right, left_sa, right_sa, list(payloads)
+
+
+def _packed(host: str) -> bytes:
+    return ipaddress.ip_address(host).packed
+
+
+def update_from(left_sa: IkeSa, source: tuple[str, int], to: tuple[str, int], *extra: Notify):
+    """The client's UPDATE_SA_ADDRESSES request with NAT-D for the path ``source`` → ``to``."""
+    payloads = [
+        Notify(NotifyType.UPDATE_SA_ADDRESSES),
+        Notify(
+            NotifyType.NAT_DETECTION_SOURCE_IP,
+            nat_detection_hash(left_sa.spi_i, left_sa.spi_r, _packed(source[0]), source[1]),
+        ),
+        Notify(
+            NotifyType.NAT_DETECTION_DESTINATION_IP,
+            nat_detection_hash(left_sa.spi_i, left_sa.spi_r, _packed(to[0]), to[1]),
+        ),
+        *extra,
+    ]
+    return next_request(left_sa, ExchangeType.INFORMATIONAL, payloads)
+
+
+def test_rfc4555_4_2_1_mobike_supported_answered_in_ike_auth() -> None:
+    _, _, _, right_sa, answer = connected()
+    assert NotifyType.MOBIKE_SUPPORTED in [getattr(p, "notify_type", None) for p in answer]
+    assert right_sa.mobike
+
+
+def test_no_mobike_without_the_clients_notify_or_with_mobike_no() -> None:
+    for asks, right_kw in ((False, None), (True, {"extra": "mobike = no"})):
+        _, _, _, right_sa, answer = connected(asks, right_kw)
+        assert NotifyType.MOBIKE_SUPPORTED not in [getattr(p, "notify_type", None) for p in answer]
+        assert not right_sa.mobike
+
+
+def test_rfc4555_3_5_update_sa_addresses_moves_the_sa_and_answers_nat_d_and_cookie2() -> None:
+    _, right, left_sa, right_sa, _ = connected()
+    right.take_events()
+    request = update_from(left_sa, MOVED, RIGHT_NATT, Notify(NotifyType.COOKIE2, b"c" * 16))
+    right.receive(request, RIGHT_NATT, MOVED, 5.0)
+    (reply,) = right.take_datagrams()
+    assert reply.remote == MOVED  # answered on the new path
+    assert (right_sa.local, right_sa.remote) == (RIGHT_NATT, MOVED)
+    (moved,) = of_type(right.take_events(), ev.IkeSaUpdated)
+    assert (moved.local, moved.remote) == (RIGHT_NATT, MOVED)
+    _, payloads = opened(left_sa, strip(reply.data))
+    by_type = {int(p.notify_type): p.data for p in payloads if isinstance(p, Notify)}
+    assert by_type[NotifyType.COOKIE2] == b"c" * 16
+    src = nat_detection_hash(left_sa.spi_i, left_sa.spi_r, _packed(RIGHT[0]), 4500)
+    dst = nat_detection_hash(left_sa.spi_i, left_sa.spi_r, _packed(MOVED[0]), 4500)
+    assert by_type[NotifyType.NAT_DETECTION_SOURCE_IP] == src
+    assert by_type[NotifyType.NAT_DETECTION_DESTINATION_IP] == dst
+    assert not right_sa.encap  # the hashes matched: no NAT on the new path
+
+
+def test_rfc4555_3_5_a_nat_on_the_new_path_turns_encapsulation_on() -> None:
+    _, right, left_sa, right_sa, _ = connected()
+    right.take_events()
+    behind_nat = ("198.51.100.77", 4500)  # the client's own idea of its address
+    request = update_from(left_sa, behind_nat, RIGHT_NATT)
+    right.receive(request, RIGHT_NATT, MOVED, 5.0)
+    assert right_sa.remote == MOVED and right_sa.nat_remote and right_sa.encap
+    updates = of_type(right.take_events(), ev.IkeSaUpdated)
+    assert updates and updates[-1].encap and updates[-1].remote == MOVED
+
+
+def test_rfc4555_3_7_return_routability_check_is_answered_without_moving() -> None:
+    _, right, left_sa, right_sa, _ = connected()
+    nat_d = [
+        Notify(NotifyType.NAT_DETECTION_SOURCE_IP, bytes(20)),
+        Notify(NotifyType.NAT_DETECTION_DESTINATION_IP, bytes(20)),
+        Notify(NotifyType.COOKIE2, b"k" * 8),
+    ]
+    request = next_request(left_sa, ExchangeType.INFORMATIONAL, nat_d)
+    right.receive(request, RIGHT, LEFT, 5.0)
+    (reply,) = right.take_datagrams()
+    _, payloads = opened(left_sa, strip(reply.data))
+    types = [int(p.notify_type) for p in payloads if isinstance(p, Notify)]
+    nat_d_types = [NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP]
+    assert sorted(types) == sorted([*nat_d_types, NotifyType.COOKIE2])
+    assert right_sa.remote == LEFT and not of_type(right.take_events(), ev.IkeSaUpdated)
+
+
+def test_update_sa_addresses_without_mobike_agreed_is_ignored() -> None:
+    _, right, left_sa, right_sa, _ = connected(client_asks=False)
+    right.take_events()
+    elsewhere = ("192.0.2.3", 500)
+    request = update_from(left_sa, elsewhere, RIGHT)
+    right.receive(request, RIGHT, elsewhere, 5.0)
+    assert right_sa.remote == LEFT
+    assert not of_type(right.take_events(), ev.IkeSaUpdated)
