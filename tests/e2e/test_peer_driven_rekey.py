@@ -137,7 +137,9 @@ def test_peer_recreating_an_expired_child_sa_gets_our_traffic_held(lab: Lab) -> 
         lab, "petrel->strongswan", ["rekey_time = 8s", "rand_time = 0s"], ["rekey_time = 25s"]
     )
     cap = lab.capture(lab.left.ns, lab.left.ifname, "recreate", "icmp")
-    sent, received, missing = ping_from_petrel(lab, petrel, 3000)
+    # 40 s of pings: charon's 8 s expiries, less the ones Petrel's own 20 s rekey pre-empts
+    # (its new SA restarts charon's timer), still come three times or more under CI load.
+    sent, received, missing = ping_from_petrel(lab, petrel, 4000)
     cap.stop()
     recreations = len(re.findall(r"closing expired CHILD_SA", swan.log_text()))
     assert recreations >= 3, swan.log_text()[-3000:]
