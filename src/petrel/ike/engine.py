@@ -35,7 +35,7 @@ from .child_rekey import ChildRekeyResponder, is_child_rekey, rekey_child
 from .cookies import CookieJar
 from .counters import MessageCounters
 from .crl_wait import answer, crl_fetched, crl_wait_expired, handle_response, parked_request
-from .fragment import open_fragment
+from .duplicates import answer_retransmitted_request
 from .ike_auth import IkeAuth, IkeAuthResponder
 from .ike_delete import delete_ike
 from .ike_init import IkeInit, respond_init
@@ -43,7 +43,6 @@ from .ike_rekey import IkeRekey, IkeRekeyResponder, is_ike_rekey
 from .informational import InformationalResponder
 from .liveness import check_liveness
 from .negotiation import first_ke_group
-from .protect import open_protected
 from .retransmit import outstanding_deadlines, retransmit_or_give_up
 from .sa import ChildSa, ChildState, IkeSa, IkeState
 from .services import NAT_T_PORT, ZERO_SPI, EngineSettings, IkeServices
@@ -461,10 +460,7 @@ class IkeEngine:
             ctx.drops.drop("retransmitted request awaiting a CRL fetch", now)
             return
         if header.message_id == sa.expected_peer_id - 1 and sa.last_response is not None:
-            if sa.last_response[0] == header.message_id and self._retransmission_authentic(
-                sa, data, message
-            ):
-                self._answer_retransmit(sa, header.message_id)
+            answer_retransmitted_request(ctx, sa, data, message)
             return
         if header.message_id != sa.expected_peer_id:
             ctx.drops.drop(
@@ -519,33 +515,6 @@ class IkeEngine:
             sa.expected_peer_id -= 1
             return
         answer(ctx, sa, responder, header, payloads, now)
-
-    def _answer_retransmit(self, sa: IkeSa, message_id: int) -> None:
-        """A retransmitted request is answered from the cache, never processed again (§2.1).
-        Logged at level 2 only: replayed requests must not flood the default log."""
-        assert sa.last_response is not None
-        log.debug(
-            "IKE SA %d: received retransmit of request %d, retransmitting response",
-            sa.ike_id,
-            message_id,
-        )
-        self._ctx.send(sa, sa.last_response[1])
-
-    def _retransmission_authentic(self, sa: IkeSa, data: bytes, message: Message) -> bool:
-        """Answer a retransmitted request from the cache only if it is authentic; for a
-        fragmented one, its first fragment is checked (RFC 7383 §2.6.1)."""
-        assert sa.sk_in is not None
-        last = message.payloads[-1] if message.payloads else None
-        try:
-            if isinstance(last, SK):
-                open_protected(data, message, sa.sk_in)
-                return True
-            if isinstance(last, SKF) and last.fragment_number == 1:
-                open_fragment(data, message, sa.sk_in)
-                return True
-        except (CryptoError, DecodeError):
-            self._ctx.drops.drop("integrity check failed", self._ctx.now, "retransmitted request")
-        return False
 
     def _response(
         self,
