@@ -72,6 +72,7 @@ class Daemon:
             config.secrets,
             replace(self.options.engine, fetch_crls=True),  # this host fetches (crlfetch)
             credentials=config.credentials,
+            pools=config.pools,
         )
         self.crl_fetcher: CrlFetcher | None = None
         self.loop: asyncio.AbstractEventLoop | None = None

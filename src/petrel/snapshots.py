@@ -104,6 +104,7 @@ def ike_snapshot(
         reauth_time=_until(sa.timers.get(REAUTH), now),
         tasks_queued=tuple(_task_name(t) for t in sa.tasks),
         tasks_active=(_task_name(active),) if active is not None else (),
+        remote_vips=tuple(address for _, address in sa.remote_vips),
         children=tuple(
             child_snapshot(sa, child, installed.get(child.child_id), now)
             for child in sa.children.values()

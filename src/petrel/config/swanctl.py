@@ -30,6 +30,7 @@ from petrel.policy.connection import (
     best_psk,
 )
 from petrel.policy.identity import Identity, UnsupportedIdentity
+from petrel.policy.pools import PoolConfig
 from petrel.policy.selectors import Selector
 from petrel.wire.payloads import Proposal
 from petrel.wire.registry import ProtocolId, TransformType
@@ -217,6 +218,7 @@ _CONNECTION_KEYS: dict[str, _Parser] = {
     "dpd_timeout": _time,
     "fragmentation": _choice(("yes", "accept", "force", "no")),
     "childless": _choice(("allow", "prefer", "force", "never")),
+    "pools": _names,
     "unique": _choice(("no", "never"), ("keep", "replace")),
     "send_cert": _choice(("always", "never", "ifasked")),
     "send_certreq": _bool,
@@ -230,7 +232,6 @@ _CONNECTION_KEYS: dict[str, _Parser] = {
 # value (or an empty one) is accepted, anything else refused as not supported yet.
 _CONNECTION_UNSUPPORTED = {
     "vips": "",
-    "pools": "",
     "ppk_id": "",
     "ppk_required": "no",
     "if_id_in": "",
@@ -336,6 +337,47 @@ def _read_settings(
         else:
             raise ctx.error(setting, f"unknown setting '{ctx.path}.{key}'")
     return values
+
+
+_POOL_KEYS = ("addrs", "dns")
+_POOL_UNSUPPORTED = frozenset(
+    ("nbns", "dhcp", "netmask", "server", "subnet", "split_include", "split_exclude")
+)
+
+
+def _pools(ctx: _Ctx) -> dict[str, PoolConfig]:
+    """``pools.<name>``: ``addrs`` (required) and ``dns``; other attributes not yet."""
+    pools: dict[str, PoolConfig] = {}
+    for name, sub in ctx.section.sections.items():
+        pool = ctx.sub(sub, f"{ctx.path}.{name}")
+        for inner in sub.sections.values():
+            raise _unknown_section(pool, inner)
+        for key, setting in sub.settings.items():
+            if key in _POOL_UNSUPPORTED or key.isdigit():
+                raise pool.error(setting, f"{pool.path}.{key} is not supported yet")
+            if key not in _POOL_KEYS:
+                raise pool.error(setting, f"unknown setting '{pool.path}.{key}'")
+        addrs = sub.settings.get("addrs")
+        if addrs is None:
+            raise pool.error(None, f"{pool.path}.addrs is missing", "addrs")
+        dns = sub.settings.get("dns")
+        try:
+            pools[name] = PoolConfig.parse(name, addrs.value, _list(dns.value) if dns else ())
+        except ValueError as exc:
+            raise pool.error(addrs, f"{pool.path}: {exc}") from None
+    for setting in ctx.section.settings.values():
+        raise ctx.error(setting, f"unknown setting '{ctx.path}.{setting.key}'")
+    return pools
+
+
+def _check_pool_names(
+    connections: dict[str, Connection], pools: dict[str, PoolConfig], root: Section
+) -> None:
+    for conn in connections.values():
+        for name in conn.pools:
+            if name not in pools:
+                where = f"connections.{conn.name}.pools"
+                raise ConfigError(f"{where}: no pool '{name}'", root.file, root.line, where)
 
 
 def _unknown_section(ctx: _Ctx, sub: Section, hint: str = "") -> ConfigError:
@@ -511,6 +553,7 @@ def _build(root: Section, base: Path | None = None) -> SwanctlConfig:
             f"unknown setting '{setting.key}'", setting.file, setting.line, setting.key
         )
     connections: dict[str, Connection] = {}
+    pools: dict[str, PoolConfig] = {}
     secrets: tuple[SharedSecret, ...] = ()
     passphrases: dict[str, bytes] = {}
     for name, sub in root.sections.items():
@@ -528,7 +571,9 @@ def _build(root: Section, base: Path | None = None) -> SwanctlConfig:
                     for section in sub.sections.values()
                     for setting in section.settings.values()
                 )
-        elif name in ("pools", "authorities"):
+        elif name == "pools":
+            pools = _pools(_Ctx(sub, "pools"))
+        elif name == "authorities":
             if sub.settings or sub.sections:
                 raise ConfigError(f"{name} are not supported yet", sub.file, sub.line, name)
         else:
@@ -537,7 +582,8 @@ def _build(root: Section, base: Path | None = None) -> SwanctlConfig:
         store = load_store(base, passphrases)
     except CredentialError as exc:
         raise ConfigError(f"credentials: {exc}", root.file, 0, "credentials") from None
-    return SwanctlConfig(connections, secrets, store)
+    _check_pool_names(connections, pools, root)
+    return SwanctlConfig(connections, secrets, store, pools)
 
 
 def parse_swanctl(

@@ -87,6 +87,7 @@ class IkeSaSnapshot:
     tasks_queued: tuple[str, ...] = ()
     tasks_active: tuple[str, ...] = ()
     children: tuple[ChildSaSnapshot, ...] = field(default=())
+    remote_vips: tuple[str, ...] = ()  # virtual IPs we leased to the peer
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,8 @@ def ike_info(sa: IkeSaSnapshot, children: bool = True) -> dict[str, Any]:
         info["rekey-time"] = str(sa.rekey_time)
     if sa.reauth_time is not None:
         info["reauth-time"] = str(sa.reauth_time)
+    if sa.remote_vips:
+        info["remote-vips"] = list(sa.remote_vips)
     if sa.tasks_queued:
         info["tasks-queued"] = list(sa.tasks_queued)
     if sa.tasks_active:

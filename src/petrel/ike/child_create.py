@@ -75,7 +75,7 @@ class ChildCreate(Task):
             self.local_ts, self.remote_ts = rekey_of.local_ts, rekey_of.remote_ts
         else:
             self.local_ts = ctx.resolve(config.local_ts, sa.local[0])
-            self.remote_ts = ctx.resolve(config.remote_ts, sa.remote[0])
+            self.remote_ts = ctx.resolve(config.remote_ts, sa.remote_ts_address)
         payloads: list[Payload] = []
         if rekey_of is not None:
             payloads.append(
@@ -326,7 +326,7 @@ def choose_child(
     except ValueError:
         return [Notify(NotifyType.INVALID_SYNTAX)]
     for config in configs:
-        remote_ts = narrow(their_ts, ctx.resolve(config.remote_ts, sa.remote[0]))
+        remote_ts = narrow(their_ts, ctx.resolve(config.remote_ts, sa.remote_ts_address))
         local_ts = narrow(our_ts, ctx.resolve(config.local_ts, sa.local[0]))
         if remote_ts and local_ts:
             break

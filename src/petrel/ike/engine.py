@@ -21,6 +21,7 @@ from ..credentials.store import CredentialStore
 from ..crypto.errors import CryptoError
 from ..crypto.ke import KeyExchanges
 from ..policy.connection import ChildConfig, Connection, SharedSecret
+from ..policy.pools import PoolConfig
 from ..ratelimit import DropLog
 from ..wire.codec import decode_message
 from ..wire.errors import DecodeError
@@ -73,11 +74,13 @@ class IkeEngine:
         credentials: CredentialStore | None = None,
         clock: Callable[[], datetime] | None = None,
         key_exchanges: KeyExchanges | None = None,
+        pools: Mapping[str, PoolConfig] | None = None,
     ) -> None:
         """``random`` feeds SPIs, nonces, IVs and jitter; ``key_exchanges`` makes the KE
-        private values (the library's key generation unless a test seeds its own)."""
+        private values (the library's key generation unless a test seeds its own); ``pools``
+        are the virtual IP pools connections hand out."""
         self._ctx = IkeServices(
-            connections, secrets, settings, random, credentials, clock, key_exchanges
+            connections, secrets, settings, random, credentials, clock, key_exchanges, pools
         )
         self._ctx.on_lost = self._after_loss
         self._cookie_secret = random(32)

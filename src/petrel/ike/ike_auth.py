@@ -37,6 +37,7 @@ from .negotiation import proposal_accepted, valid_esp_spi, with_spi, without_ke
 from .sa import IkeSa, IkeState
 from .services import IkeServices
 from .task import Notification, Responder, Task
+from .vips import assign as assign_vips
 
 log = logging.getLogger("petrel.ike")
 
@@ -264,7 +265,10 @@ class IkeAuthResponder(Responder):
             _initial_contact(ctx, sa)
         response: list[Payload] = [my_id_payload, *my_auth, *mobike_agreed(sa, payloads)]
         established(ctx, sa, now)
-        response += _child_as_responder(ctx, sa, conn, payloads, now)
+        config_reply, child_may_follow = assign_vips(ctx, sa, conn, payloads)
+        response += config_reply
+        if child_may_follow:
+            response += _child_as_responder(ctx, sa, conn, payloads, now)
         return response
 
     def complete(self, ctx: IkeServices, sa: IkeSa, now: float) -> None:

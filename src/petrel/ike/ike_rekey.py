@@ -244,6 +244,7 @@ def move_children(old: IkeSa, new: IkeSa) -> None:
             if key in old.timers:
                 new.timers[key] = old.timers.pop(key)
     old.children.clear()
+    new.remote_vips, old.remote_vips = old.remote_vips, ()  # the leases move too
     old.rekeyed_to = new.ike_id
 
 

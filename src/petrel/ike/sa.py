@@ -117,6 +117,7 @@ class IkeSa:
     fragmentation: bool = False  # both sides sent IKEV2_FRAGMENTATION_SUPPORTED
     peer_childless: bool = False  # the responder sent CHILDLESS_IKEV2_SUPPORTED (RFC 6023)
     mobike: bool = False  # both sent MOBIKE_SUPPORTED in IKE_AUTH (RFC 4555)
+    remote_vips: tuple[tuple[str, str], ...] = ()  # (pool, address) leased to the peer
     _reassembly: dict[bool, Reassembler] = field(default_factory=dict, repr=False)
     nat_local: bool = False
     nat_remote: bool = False
@@ -150,6 +151,11 @@ class IkeSa:
         """A rekey of this IKE SA by us is queued or in flight."""
         active = self.outstanding.task if self.outstanding is not None else None
         return any(t.rekeys_ike for t in (active, *self.tasks) if t is not None)
+
+    @property
+    def remote_ts_address(self) -> str:
+        """What the peer's "dynamic" traffic selector means: its virtual IP, else its address."""
+        return self.remote_vips[0][1] if self.remote_vips else self.remote[0]
 
     @property
     def encap(self) -> bool:

@@ -4,6 +4,7 @@ teardown, timers, identities and the outputs (datagrams, events) for the host.""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,7 @@ from ..crypto.ke import KeyExchanges
 from ..esp.udpencap import IKE_MARKER
 from ..policy.connection import ChildConfig, Connection, SharedSecret
 from ..policy.identity import Identity
+from ..policy.pools import AddressPool, PoolConfig
 from ..policy.selectors import Selector, resolve_dynamic
 from ..ratelimit import DropLog
 from ..wire.payloads import (
@@ -91,8 +93,10 @@ class IkeServices:
         credentials: CredentialStore | None = None,
         clock: Callable[[], datetime] | None = None,
         key_exchanges: KeyExchanges | None = None,
+        pools: Mapping[str, PoolConfig] | None = None,
     ) -> None:
         self.connections = dict(connections)
+        self.pools = {name: AddressPool(cfg) for name, cfg in (pools or {}).items()}
         self.secrets = tuple(secrets)
         # Authenticators and credentials (certificate validity needs the wall clock).
         self.auth = IkeAuth(self.connections.values(), self.secrets, credentials, clock)
@@ -304,6 +308,9 @@ class IkeServices:
         if sa.keys is not None:  # SK_* zeroed; the keyed SK ciphers let go (crypto.secrets)
             sa.keys.wipe()
         sa.sk_in = sa.sk_out = None
+        for pool, address in sa.remote_vips:  # leases go offline, kept for the same peer
+            self.pools[pool].release(sa.remote_id, ipaddress.ip_address(address))
+        sa.remote_vips = ()
         self.sas.pop(sa.ike_id, None)
         self.by_spi.pop((sa.spi_i, sa.spi_r), None)
         self.by_initiator_spi.pop(sa.spi_i, None)

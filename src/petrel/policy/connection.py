@@ -18,6 +18,7 @@ from petrel.wire.payloads import Proposal
 from petrel.wire.registry import ProtocolId
 
 from .identity import Identity
+from .pools import PoolConfig
 from .selectors import Selector
 
 __all__ = [
@@ -110,6 +111,7 @@ class Connection:
     rand_time: float = 1440.0
     fragmentation: str = "yes"
     childless: str = "allow"  # RFC 6023: allow | prefer | force | never (strongSwan's values)
+    pools: tuple[str, ...] = ()  # virtual IP pools handed out as responder (swanctl ``pools``)
     mobike: bool = True
     unique: str = "no"
     send_cert: str = "ifasked"
@@ -141,6 +143,8 @@ class SwanctlConfig:
     secrets: tuple[SharedSecret, ...] = ()
     credentials: CredentialStore = field(default_factory=CredentialStore, compare=False)
     """Certificates, CAs, CRLs, private and public keys (swanctl's folders beside the file)."""
+    pools: dict[str, PoolConfig] = field(default_factory=dict)
+    """Virtual IP pools (``pools``), by name."""
 
     def find_psk(self, me: Identity | None, peer: Identity | None) -> bytes | None:
         """The best-fitting shared secret for ``me`` and ``peer`` (first of equals), or None."""

@@ -307,7 +307,26 @@ def line_of(text: str, needle: str) -> int:
             "not supported yet",
         ),
         (conf(local="certs = a.pem"), "certs", "connections.c.local.certs", "a.pem: No such"),
-        (conf(extra="pools { p { addrs = 10.3.0.0/24 } }"), "pools", "pools", "not supported"),
+        (conf(extra="authorities { a { cacert = x } }"), "authorities", "authorities", "not supp"),
+        (conf(extra="pools { p {\n dns = 192.0.2.53 } }"), "p {", "pools.p.addrs", "missing"),
+        (
+            conf(extra="pools { p {\n addrs = 10.3.0.0/24\n nbns = 1.2.3.4 } }"),
+            "nbns",
+            "pools.p.nbns",
+            "not supported",
+        ),
+        (
+            conf(extra="pools { p {\n addrs = 10.3.0.0/24\n wins = 1 } }"),
+            "wins",
+            "pools.p.wins",
+            "unknown",
+        ),
+        (
+            conf(extra="pools { p {\n addrs = 10.3.0.9-10.3.0.1 } }"),
+            "addrs",
+            "pools.p.addrs",
+            "empty",
+        ),
         (
             conf(extra="secrets { eap-a { secret = x } }"),
             "eap-a",
@@ -494,3 +513,21 @@ def test_secrets_readable_by_others_are_warned_about(
             load_swanctl(str(tmp_path))
         warned = {r.getMessage().split(" ")[0] for r in caplog.records}
         assert warned == ({str(conf_file), str(key)} if mode == 0o644 else set()), warned
+
+
+def test_pools_and_the_connections_that_hand_them_out() -> None:
+    config = parse_swanctl(
+        conf(
+            conn="pools = p", extra="pools { p {\n addrs = 198.51.100.128/29\n dns = 192.0.2.53 } }"
+        ),
+        "swanctl.conf",
+    )
+    assert config.connections["c"].pools == ("p",)
+    pool = config.pools["p"]
+    assert (str(pool.first), str(pool.last), [str(d) for d in pool.dns]) == (
+        "198.51.100.129",
+        "198.51.100.134",
+        ["192.0.2.53"],
+    )
+    error = error_of(conf(conn="pools = q"))
+    assert error.key == "connections.c.pools" and "no pool 'q'" in error.message

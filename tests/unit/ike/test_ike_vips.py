@@ -1,0 +1,136 @@
+"""Virtual IPs from pools as responder (RFC 7296 §2.19, §3.15), two engines in memory.
+
+Petrel does not request virtual IPs as initiator, so left's IKE_AUTH request is rewritten
+into a remote-access client's: CP(CFG_REQUEST) for an address, TSi 0.0.0.0/0.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ike_pair import LEFT, RIGHT, conf, opened, pump, rewrite, strip
+
+from petrel.config.swanctl import parse_swanctl
+from petrel.ike.engine import IkeEngine
+from petrel.ike.sa import IkeSa
+from petrel.wire.payloads import CP, ConfigAttribute, Notify, Payload, TrafficSelector, TSi
+from petrel.wire.registry import CfgAttr, CfgType, NotifyType, TsType
+
+POOL = """
+pools {
+  p {
+    addrs = 198.51.100.128/30
+    dns = 192.0.2.53
+  }
+}
+"""
+ANY4 = TrafficSelector(TsType.IPV4_ADDR_RANGE, 0, 0, 65535, bytes(4), b"\xff" * 4)
+
+
+def gateway(pool: str = POOL) -> IkeEngine:
+    text = conf(
+        "192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "dynamic", extra="pools = p"
+    )
+    cfg = parse_swanctl(text + pool)
+    return IkeEngine(cfg.connections, cfg.secrets, pools=cfg.pools)
+
+
+def client() -> IkeEngine:
+    cfg = parse_swanctl(
+        conf("192.0.2.1", "192.0.2.2", "left", "right", "198.51.100.1/32", "203.0.113.1/32")
+    )
+    return IkeEngine(cfg.connections, cfg.secrets)
+
+
+def _sa(engine: IkeEngine) -> IkeSa:
+    (sa,) = engine.ike_sas()
+    return sa
+
+
+def as_vip_client(payloads: list[Payload]) -> list[Payload]:
+    request = CP(CfgType.CFG_REQUEST, (ConfigAttribute(CfgAttr.INTERNAL_IP4_ADDRESS),))
+    edited = [TSi((ANY4,)) if isinstance(p, TSi) else p for p in payloads]
+    return [request, *edited]
+
+
+def connect(
+    left: IkeEngine, right: IkeEngine, now: float = 0.0, deliver: bool = False
+) -> list[Payload]:
+    """IKE_SA_INIT, then left's IKE_AUTH as a VIP client's; returns right's answer, which
+    left gets when ``deliver`` (it then refuses the Child SA: it proposed other selectors)."""
+    left.initiate("c", "net", LEFT, RIGHT, now)
+    for src, dst in ((left, right), (right, left)):
+        for d in src.take_datagrams():
+            dst.receive(strip(d.data), d.remote, d.local, now)
+    left_sa = next(sa for sa in left.ike_sas() if sa.established_at is None)
+    right_sa = next(sa for sa in right.ike_sas() if sa.established_at is None)
+    (auth,) = [strip(d.data) for d in left.take_datagrams()]
+    right.receive(rewrite(left_sa, right_sa, auth, as_vip_client), RIGHT, LEFT, now)
+    (answer,) = [strip(d.data) for d in right.take_datagrams()]
+    _, payloads = opened(left_sa, answer)
+    if deliver:
+        left.receive(answer, LEFT, RIGHT, now)
+        pump(left, right, now)
+    return list(payloads)
+
+
+def test_rfc7296_2_19_address_and_dns_from_the_pool_and_dynamic_ts_is_the_vip() -> None:
+    right = gateway()
+    answer = connect(client(), right)
+    (cp,) = [p for p in answer if isinstance(p, CP)]
+    assert cp.cfg_type == CfgType.CFG_REPLY
+    values = {int(a.type): a.value for a in cp.attributes}
+    assert values[CfgAttr.INTERNAL_IP4_ADDRESS] == ipaddress.ip_address("198.51.100.129").packed
+    assert values[CfgAttr.INTERNAL_IP4_DNS] == ipaddress.ip_address("192.0.2.53").packed
+    (tsi,) = [p for p in answer if isinstance(p, TSi)]
+    assert [(t.start_addr, t.end_addr) for t in tsi.selectors] == [
+        (bytes([198, 51, 100, 129]),) * 2
+    ]
+    sa = _sa(right)
+    assert sa.remote_vips == (("p", "198.51.100.129"),)
+    ((_, child),) = right.child_sas()
+    assert [str(s) for s in child.remote_ts] == ["198.51.100.129/32"]
+
+
+def test_a_returning_peer_gets_its_address_again_and_leases_are_released() -> None:
+    right = gateway()
+    connect(client(), right)
+    sa = _sa(right)
+    right.terminate(sa.ike_id, 1.0)
+    pump(client(), right, 1.0)  # nothing to answer: the SA is gone on our side anyway
+    assert right.ike_sas() == [] or all(s.remote_vips == () for s in right.ike_sas())
+    connect(client(), right, 2.0)
+    again = next(s for s in right.ike_sas() if s.established_at is not None)
+    assert again.remote_vips == (("p", "198.51.100.129"),)
+
+
+def test_an_exhausted_pool_answers_internal_address_failure_without_a_child() -> None:
+    right = gateway(POOL.replace("198.51.100.128/30", "198.51.100.129"))
+    right._ctx.pools["p"].acquire("someone else")  # the only address is online elsewhere
+    answer = connect(client(), right)
+    notifies = [int(p.notify_type) for p in answer if isinstance(p, Notify)]
+    assert NotifyType.INTERNAL_ADDRESS_FAILURE in notifies
+    assert not [p for p in answer if isinstance(p, CP | TSi)]
+    assert right.child_sas() == [] and _sa(right).established_at is not None
+
+
+def test_without_pools_the_request_is_not_answered_with_an_address() -> None:
+    cfg = parse_swanctl(
+        conf("192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "0.0.0.0/0")
+    )
+    right = IkeEngine(cfg.connections, cfg.secrets)
+    answer = connect(client(), right)
+    assert not [p for p in answer if isinstance(p, CP)]
+    assert right.child_sas()  # an ordinary Child SA for the selectors asked
+
+
+def test_ike_sa_rekey_moves_the_leases() -> None:
+    left, right = client(), gateway()
+    connect(left, right, deliver=True)
+    sa = _sa(right)
+    right.rekey_ike(sa.ike_id, 5.0)
+    pump(left, right, 5.0)
+    new = _sa(right)
+    assert new.ike_id != sa.ike_id
+    assert new.remote_vips == (("p", "198.51.100.129"),)
+    assert sa.remote_vips == ()
