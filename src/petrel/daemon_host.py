@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .control.api import IkeSaSnapshot, TrafficSnapshot, TrapPolicy
+from .control.api import IkeSaSnapshot, PoolSnapshot, TrafficSnapshot, TrapPolicy
 from .credentials.store import CredentialStore
 from .policy.connection import ChildConfig, Connection, SharedSecret
+from .policy.pools import PoolConfig
 from .snapshots import ike_snapshot, traffic_snapshot
 
 if TYPE_CHECKING:
@@ -39,6 +40,23 @@ class DaemonHost:
         return self.daemon.terminate(ike_ids)
 
     # ---------------------------------------------------------------- runtime configuration
+
+    def pools(self) -> list[PoolSnapshot]:
+        return [
+            PoolSnapshot(
+                name,
+                str(pool.config.first),
+                pool.config.size,
+                tuple((str(a), owner, online) for a, owner, online in pool.leases()),
+            )
+            for name, pool in self.daemon.engine.pools.items()
+        ]
+
+    def load_pool(self, pool: PoolConfig) -> str | None:
+        return self.daemon.engine.load_pool(pool)
+
+    def unload_pool(self, name: str) -> str | None:
+        return self.daemon.engine.unload_pool(name)
 
     def load_connection(self, conn: Connection) -> str:
         """Add or replace a connection (VICI ``load-conn``) as charon does; returns "added",

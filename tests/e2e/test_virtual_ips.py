@@ -1,13 +1,19 @@
 """Virtual IPs: a strongSwan 5.9.8 remote-access client (``vips = 0.0.0.0``) gets its inner
 address from a Petrel gateway's pool (``pools``), with the pool's DNS server, and pings the
 protected network from it; a second connection of the same client gets the same address back.
+Debian's ``swanctl --load-all`` loads the pool over VICI and ``--list-pools --leases`` lists
+the lease.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from petrel.lab import Lab, PetrelPeer, StrongSwan, wait_for
+from petrel.lab import Lab, PetrelPeer, StrongSwan, run_in, wait_for
 from petrel.lab.pairs import logs, petrel_sas
 from petrel.lab.strongswan import swanctl_psk_conf
 
@@ -24,7 +30,7 @@ pools {
 """
 
 
-def start(lab: Lab) -> tuple[StrongSwan, PetrelPeer]:
+def start(lab: Lab, pools_by_vici: bool = False) -> tuple[StrongSwan, PetrelPeer]:
     left, right = lab.left, lab.right
     client = swanctl_psk_conf(
         local_addr=left.outer4,
@@ -44,10 +50,37 @@ def start(lab: Lab) -> tuple[StrongSwan, PetrelPeer]:
         remote_ts="dynamic",
         conn_extra=["pools = p"],
     )
-    petrel = PetrelPeer(lab, right.ns, "right", gateway + POOL).start()
+    if pools_by_vici:  # Petrel starts without the pool; swanctl loads it with the connection
+        petrel = PetrelPeer(lab, right.ns, "right", gateway.replace("pools = p", "")).start()
+        folder = lab.workdir / "swanctl-for-petrel"
+        folder.mkdir()
+        (folder / "swanctl.conf").write_text(gateway + POOL)
+        loaded = swanctl_to(petrel, folder, "--load-all", "--noprompt")
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    else:
+        petrel = PetrelPeer(lab, right.ns, "right", gateway + POOL).start()
     swan = StrongSwan(lab, left.ns, "left", client).start()
     swan.load()
     return swan, petrel
+
+
+def swanctl_to(petrel: PetrelPeer, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's swanctl against Petrel's VICI socket, its swanctl.conf in ``folder``."""
+    env = {**os.environ, "SWANCTL_DIR": str(folder)}
+    uri = ("--uri", f"unix://{petrel.vici}")
+    return run_in(None, ["swanctl", *args, *uri], check=False, env=env)
+
+
+def test_swanctl_loads_the_pool_and_lists_its_lease() -> None:
+    with Lab() as lab:
+        swan, petrel = start(lab, pools_by_vici=True)
+        assert swan.initiate("net"), logs(swan, petrel)
+        (sa,) = petrel_sas(petrel)
+        assert sa["remote-vips"] == [VIP]
+        listed = swanctl_to(petrel, lab.workdir, "--list-pools", "--leases")
+        assert listed.returncode == 0, listed.stderr
+        assert VIP in listed.stdout and "online" in listed.stdout and "left" in listed.stdout
+        assert lab.ping(lab.left.ns, VIP, lab.right.inner4) == 3, logs(swan, petrel)
 
 
 def test_client_gets_a_virtual_ip_and_pings_from_it() -> None:

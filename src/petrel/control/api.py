@@ -15,6 +15,7 @@ from typing import Protocol
 from ..credentials.store import CredentialStore
 from ..ike.negotiation import Algorithms
 from ..policy.connection import Connection, SharedSecret
+from ..policy.pools import PoolConfig
 from ..policy.selectors import Selector
 
 __all__ = [
@@ -100,6 +101,20 @@ class TrapPolicy:
     remote_ts: tuple[Selector, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PoolSnapshot:
+    """A virtual IP pool (``get-pools``): its first address, size and leases."""
+
+    name: str
+    base: str
+    size: int
+    leases: tuple[tuple[str, str, bool], ...] = ()  # (address, owner identity, online)
+
+    @property
+    def online(self) -> int:
+        return sum(1 for lease in self.leases if lease[2])
+
+
 class ControlHost(Protocol):
     """What the VICI handlers may read and do; implemented by the daemon."""
 
@@ -128,6 +143,9 @@ class ControlHost(Protocol):
     def rekey_child(self, ike_id: int, child_id: int) -> bool: ...
     def rekey_ike(self, ike_id: int, reauth: bool) -> bool: ...
     def load_connection(self, conn: Connection) -> str: ...
+    def pools(self) -> list[PoolSnapshot]: ...
+    def load_pool(self, pool: PoolConfig) -> str | None: ...
+    def unload_pool(self, name: str) -> str | None: ...
     def unload_connection(self, name: str) -> bool: ...
     def set_credentials(self, store: CredentialStore, secrets: Sequence[SharedSecret]) -> None: ...
     def install_policy(self, child_name: str, conn_name: str | None = None) -> str | None: ...

@@ -25,6 +25,7 @@ from .api import ControlHost
 from .events import SaEvents
 from .format import algorithm_fields, ike_info
 from .logstream import LevelBoost, LogLine, RecordContext, ViciLogHandler
+from .pools import PoolCommands
 from .runtime import RuntimeCommands, connection_info
 from .server import Emitter, ViciServer
 
@@ -86,6 +87,7 @@ class ControlCommands:
         self._taps: list[_LogTap] = []
         self._boost: LevelBoost | None = None
         self.runtime = RuntimeCommands(host)
+        self.pools = PoolCommands(host)
         self.sa_events = SaEvents(host, self._broadcast)
 
     def commands(self) -> dict[str, Any]:
@@ -99,6 +101,7 @@ class ControlCommands:
             "terminate": self.terminate,
             "rekey": self.rekey,
             **self.runtime.commands(),
+            **self.pools.commands(),
         }
 
     async def start(self, path: str) -> ControlCommands:

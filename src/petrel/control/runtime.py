@@ -230,9 +230,6 @@ def algorithms() -> dict[str, dict[str, str]]:
 # ------------------------------------------------------------------------------ commands
 
 _UNSUPPORTED = {
-    "load-pool": "virtual IP pools are not supported by Petrel",
-    "unload-pool": "virtual IP pools are not supported by Petrel",
-    "get-pools": "virtual IP pools are not supported by Petrel",
     "load-token": "private keys on tokens (PKCS#11) are not supported by Petrel",
     "redirect": "redirects (RFC 5685) are not supported by Petrel",
     "load-authority": "certification authorities (authorities) are not supported by Petrel",

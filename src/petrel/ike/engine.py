@@ -21,7 +21,7 @@ from ..credentials.store import CredentialStore
 from ..crypto.errors import CryptoError
 from ..crypto.ke import KeyExchanges
 from ..policy.connection import ChildConfig, Connection, SharedSecret
-from ..policy.pools import PoolConfig
+from ..policy.pools import AddressPool, PoolConfig
 from ..ratelimit import DropLog
 from ..wire.codec import decode_message
 from ..wire.errors import DecodeError
@@ -111,6 +111,35 @@ class IkeEngine:
         return self._ctx.messages
 
     # ------------------------------------------------------------------ host interface
+
+    @property
+    def pools(self) -> dict[str, AddressPool]:
+        """The virtual IP pools, by name (their leases included)."""
+        return self._ctx.pools
+
+    def load_pool(self, config: PoolConfig) -> str | None:
+        """Add or update a pool (VICI ``load-pool``); an error when its range changed while
+        addresses of it are leased to peers online."""
+        old = self._ctx.pools.get(config.name)
+        if old is None:
+            self._ctx.pools[config.name] = AddressPool(config)
+        elif (old.config.first, old.config.last) == (config.first, config.last):
+            old.config = config  # new attributes; the leases stay
+        elif old.online:
+            return f"pool '{config.name}' has leases online, its range cannot change"
+        else:
+            self._ctx.pools[config.name] = AddressPool(config)
+        return None
+
+    def unload_pool(self, name: str) -> str | None:
+        """Remove a pool (VICI ``unload-pool``) unless addresses of it are leased online."""
+        pool = self._ctx.pools.get(name)
+        if pool is None:
+            return f"pool '{name}' not found"
+        if pool.online:
+            return f"pool '{name}' has leases online"
+        del self._ctx.pools[name]
+        return None
 
     def take_datagrams(self) -> list[ev.Datagram]:
         out, self._ctx.datagrams = self._ctx.datagrams, []

@@ -308,8 +308,10 @@ class IkeServices:
         if sa.keys is not None:  # SK_* zeroed; the keyed SK ciphers let go (crypto.secrets)
             sa.keys.wipe()
         sa.sk_in = sa.sk_out = None
-        for pool, address in sa.remote_vips:  # leases go offline, kept for the same peer
-            self.pools[pool].release(sa.remote_id, ipaddress.ip_address(address))
+        for name, address in sa.remote_vips:  # leases go offline, kept for the same peer
+            pool = self.pools.get(name)
+            if pool is not None:
+                pool.release(sa.remote_id, ipaddress.ip_address(address))
         sa.remote_vips = ()
         self.sas.pop(sa.ike_id, None)
         self.by_spi.pop((sa.spi_i, sa.spi_r), None)

@@ -37,8 +37,8 @@ def assign(
     attributes: list[ConfigAttribute] = []
     for family in families:
         for name in conn.pools:
-            pool = ctx.pools[name]
-            if pool.config.family != family:
+            pool = ctx.pools.get(name)  # a connection loaded over VICI may name no pool
+            if pool is None or pool.config.family != family:
                 continue
             address = pool.acquire(sa.remote_id)
             if address is None:

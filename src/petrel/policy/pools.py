@@ -94,6 +94,12 @@ class AddressPool:
         del self.online[owner]
         self.offline[owner] = offset
 
+    def leases(self) -> list[tuple[IpAddress, str, bool]]:
+        """(address, owner, online) of every lease, in address order."""
+        out = [(self._address(o), owner, True) for owner, (o, _) in self.online.items()]
+        out += [(self._address(o), owner, False) for owner, o in self.offline.items()]
+        return sorted(out, key=lambda lease: int(lease[0]))
+
     def owns(self, address: IpAddress) -> bool:
         return address.version == self.config.family and (
             int(self.config.first) <= int(address) <= int(self.config.last)

@@ -62,7 +62,8 @@ def run(test: Callable[[Daemon, Runner], Coroutine[Any, Any, None]]) -> None:
         daemon.loop = asyncio.get_running_loop()
         control = ControlCommands(daemon.host)
         daemon.control = control
-        commands = {**control.runtime.commands(), "list-conns": control.list_conns}
+        commands = {**control.runtime.commands(), **control.pools.commands()}
+        commands["list-conns"] = control.list_conns
         commands["get-conns"] = control.get_conns
         recorder = Recorder()
 
@@ -300,8 +301,10 @@ def test_counters() -> None:
         ("install", {}, "missing configuration name"),
         ("install", {"child": "net"}, "configuration name not found"),
         ("uninstall", {"child": "net"}, "policy 'net' not found"),
-        ("load-pool", {"p": {"addrs": "10.0.0.0/24"}}, "virtual IP pools are not supported"),
-        ("get-pools", {}, "virtual IP pools are not supported"),
+        ("load-pool", {"p": {"dns": "192.0.2.53"}}, "missing addrs to load pool 'p'"),
+        ("load-pool", {"p": {"addrs": "10.0.0.0/24", "nbns": "1.2.3.4"}}, "'nbns' is not"),
+        ("load-pool", {"p": {"addrs": "10.0.0.9-10.0.0.1"}}, "empty"),
+        ("unload-pool", {"name": "nope"}, "pool 'nope' not found"),
         ("load-authority", {"a": {}}, "authorities) are not supported by Petrel"),
         ("unload-authority", {"name": "a"}, "authorities) are not supported by Petrel"),
         ("get-authorities", {}, "authorities) are not supported by Petrel"),
@@ -314,6 +317,30 @@ def test_refused_commands(command: str, message: dict, errmsg: str) -> None:
         reply = await call(command, message)
         assert reply["success"] == "no"
         assert errmsg in reply["errmsg"]
+
+    run(test)
+
+
+def test_pools_load_list_and_unload() -> None:
+    async def test(daemon: Daemon, call: Runner) -> None:
+        pool = {"addrs": "198.51.100.128/30", "dns": ["192.0.2.53"]}
+        assert await call("load-pool", {"p": pool}) == {"success": "yes"}
+        assert await call("get-pools") == {
+            "p": {"base": "198.51.100.129", "size": "2", "online": "0", "offline": "0"}
+        }
+        lease = daemon.engine.pools["p"].acquire("carol@example.org")
+        listed = await call("get-pools", {"leases": "yes", "name": "p"})
+        assert listed["p"]["leases"] == {
+            "0": {"address": str(lease), "identity": "carol@example.org", "status": "online"}
+        }
+        moved = {"addrs": "198.51.100.200/30"}
+        reply = await call("load-pool", {"p": moved})
+        assert reply["success"] == "no" and "leases online" in reply["errmsg"]
+        assert (await call("unload-pool", {"name": "p"}))["success"] == "no"
+        daemon.engine.pools["p"].release("carol@example.org", lease)
+        assert await call("load-pool", {"p": moved}) == {"success": "yes"}
+        assert await call("unload-pool", {"name": "p"}) == {"success": "yes"}
+        assert await call("get-pools") == {}
 
     run(test)
 
