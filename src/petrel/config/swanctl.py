@@ -219,7 +219,7 @@ _CONNECTION_KEYS: dict[str, _Parser] = {
     "fragmentation": _choice(("yes", "accept", "force", "no")),
     "childless": _choice(("allow", "prefer", "force", "never")),
     "pools": _names,
-    "unique": _choice(("no", "never"), ("keep", "replace")),
+    "unique": _choice(("no", "never", "keep", "replace")),
     "send_cert": _choice(("always", "never", "ifasked")),
     "send_certreq": _bool,
     "keyingtries": _int,

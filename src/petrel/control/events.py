@@ -29,6 +29,7 @@ Broadcast = Callable[[str, Mapping[str, Any]], None]
 _ALERT_ON_DOWN = {
     "peer not responding": "retransmit-send-timeout",
     "replaced after INITIAL_CONTACT": "unique-replace",
+    "replaced (unique = replace)": "unique-replace",
 }
 
 

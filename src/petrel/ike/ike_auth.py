@@ -37,6 +37,7 @@ from .negotiation import proposal_accepted, valid_esp_spi, with_spi, without_ke
 from .sa import IkeSa, IkeState
 from .services import IkeServices
 from .task import Notification, Responder, Task
+from .uniqueness import enforce as enforce_uniqueness
 from .vips import assign as assign_vips
 
 log = logging.getLogger("petrel.ike")
@@ -259,10 +260,18 @@ class IkeAuthResponder(Responder):
             ctx.fail(sa, NotifyType.AUTHENTICATION_FAILED, f"cannot authenticate: {exc}", False)
             self.failed = ("no credentials", False)
             return [Notify(NotifyType.AUTHENTICATION_FAILED)]
-        if any(
+        initial_contact = any(
             isinstance(p, Notify) and p.notify_type == NotifyType.INITIAL_CONTACT for p in payloads
-        ):
-            _initial_contact(ctx, sa)
+        )
+        if enforce_uniqueness(ctx, sa, initial_contact, now):
+            ctx.fail(
+                sa,
+                NotifyType.AUTHENTICATION_FAILED,
+                f"an IKE SA with '{sa.remote_id}' exists (unique = keep)",
+                False,
+            )
+            self.failed = ("cancelled by the uniqueness policy", False)
+            return [Notify(NotifyType.AUTHENTICATION_FAILED)]
         response: list[Payload] = [my_id_payload, *my_auth, *mobike_agreed(sa, payloads)]
         established(ctx, sa, now)
         config_reply, child_may_follow = assign_vips(ctx, sa, conn, payloads)
@@ -297,18 +306,6 @@ def _connection_for_peer(
                 continue
         return conn
     return None
-
-
-def _initial_contact(ctx: IkeServices, sa: IkeSa) -> None:
-    """INITIAL_CONTACT: drop older IKE SAs between the same identities (§2.4)."""
-    for other in list(ctx.sas.values()):
-        if (
-            other is not sa
-            and other.state is IkeState.ESTABLISHED
-            and other.remote_id == sa.remote_id
-            and other.local_id == sa.local_id
-        ):
-            ctx.destroy(other, "replaced after INITIAL_CONTACT")
 
 
 def _child_as_responder(

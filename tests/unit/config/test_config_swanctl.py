@@ -275,7 +275,7 @@ def line_of(text: str, needle: str) -> int:
         (conf(conn="version = 1"), "version", "connections.c.version", "IKEv2 only"),
         (conf(conn="vips = 0.0.0.0"), "vips", "connections.c.vips", "not supported yet"),
         (conf(conn="childless = maybe"), "childless", "connections.c.childless", "childless"),
-        (conf(conn="unique = replace"), "unique", "connections.c.unique", "not supported yet"),
+        (conf(conn="unique = sometimes"), "unique", "connections.c.unique", "unique"),
         (
             conf(conn="proposals = aes256gcm16-prfsha256-x25519-ke1_mlkem768"),
             "proposals",
