@@ -7,6 +7,7 @@ the lease.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -80,6 +81,12 @@ def test_swanctl_loads_the_pool_and_lists_its_lease() -> None:
         listed = swanctl_to(petrel, lab.workdir, "--list-pools", "--leases")
         assert listed.returncode == 0, listed.stderr
         assert VIP in listed.stdout and "online" in listed.stdout and "left" in listed.stdout
+        ours = petrel.cli("list-pools", "--json")
+        assert ours.returncode == 0, ours.stderr
+        (lease,) = json.loads(ours.stdout)["p"]["leases"].values()
+        assert lease == {"address": VIP, "identity": "left", "status": "online"}
+        table = petrel.cli("list-pools")
+        assert table.returncode == 0 and VIP in table.stdout, table.stdout + table.stderr
         assert lab.ping(lab.left.ns, VIP, lab.right.inner4) == 3, logs(swan, petrel)
 
 

@@ -57,6 +57,7 @@ _cmd_status = listings.status
 _cmd_list_sas = listings.list_sas
 _cmd_list_conns = listings.list_conns
 _cmd_list_certs = listings.list_certs
+_cmd_list_pools = listings.list_pools
 _cmd_load = load.load
 _cmd_config_check = load.check
 
@@ -134,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     list_certs = sub.add_parser("list-certs", help="list certificates, CRLs and raw keys")
     _json_flag(list_certs, "one object per certificate, parsed")
     list_certs.set_defaults(func=_dispatch("_cmd_list_certs"))
+
+    list_pools = sub.add_parser("list-pools", help="list virtual IP pools and their leases")
+    _json_flag(list_pools, "the VICI get-pools reply, leases included")
+    list_pools.set_defaults(func=_dispatch("_cmd_list_pools"))
 
     stats = sub.add_parser("stats", help="daemon statistics and drop counters (JSON)")
     _json_flag(stats, "the VICI stats reply (the default output already is JSON)")

@@ -1,4 +1,5 @@
-"""Listings: ``status``, ``list-sas``, ``list-conns``, ``list-certs``, ``stats`` — a table
+"""Listings: ``status``, ``list-sas``, ``list-conns``, ``list-certs``, ``list-pools``,
+``stats`` — a table
 each, or ``--json`` (JSON lines: one object per VICI event, or the one reply)."""
 
 from __future__ import annotations
@@ -188,6 +189,29 @@ def list_certs(args: argparse.Namespace) -> int:
     ]
     columns = ("type", "subject", "issuer", "valid until", "key", "private key")
     print_table("Certificates and keys", columns, rows)
+    return EXIT_OK
+
+
+def list_pools(args: argparse.Namespace) -> int:
+    """Virtual IP pools (VICI get-pools), with their leases."""
+    with connect(args) as client:
+        reply = client.request("get-pools", {"leases": "yes"})
+    pools = plain(reply)
+    if args.json:
+        print(json.dumps(pools))
+        return EXIT_OK
+    rows = [
+        [name, p.get("base", ""), p.get("size", ""), p.get("online", ""), p.get("offline", "")]
+        for name, p in pools.items()
+    ]
+    print_table("Pools", ("pool", "base", "size", "online", "offline"), rows)
+    leases = [
+        [name, lease.get("address", ""), lease.get("status", ""), lease.get("identity", "")]
+        for name, p in pools.items()
+        for lease in (p.get("leases") or {}).values()
+    ]
+    if leases:
+        print_table("Leases", ("pool", "address", "status", "identity"), leases)
     return EXIT_OK
 
 

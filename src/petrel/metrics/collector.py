@@ -45,6 +45,7 @@ class DaemonCollector(Collector):
         yield from self._sas()
         yield from self._counted()
         yield from self._drops()
+        yield from self._pools()
         uptime = GaugeMetricFamily("petrel_uptime_seconds", "Seconds since the daemon started")
         uptime.add_metric([], max(0.0, self.daemon.host.uptime()))
         yield uptime
@@ -122,6 +123,26 @@ class DaemonCollector(Collector):
             "IKE datagrams the kernel refused to send",
             ["reason"],
             self.daemon.send_failures.counts,
+        )
+
+
+    def _pools(self) -> Iterator[Metric]:
+        """Virtual IP pools: their size and their leases by status."""
+        sizes: dict[str, int] = {}
+        leases: dict[tuple[str, str], int] = {}
+        for pool in self.daemon.host.pools():
+            sizes[pool.name] = pool.size
+            leases[(pool.name, "online")] = pool.online
+            leases[(pool.name, "offline")] = len(pool.leases) - pool.online
+        yield _family(
+            GaugeMetricFamily, "petrel_pool_size", "Addresses in each pool", ["pool"], sizes
+        )
+        yield _family(
+            GaugeMetricFamily,
+            "petrel_pool_leases",
+            "Leases of each pool: online (held by an IKE SA) or offline (kept for their owner)",
+            ["pool", "status"],
+            leases,
         )
 
 

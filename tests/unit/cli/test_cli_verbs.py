@@ -100,7 +100,8 @@ def test_load_refuses_a_bad_file_before_sending(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["status"], ["list-conns"], ["list-certs", "--json"], ["up", "c"], ["log"]]
+    "command",
+    [["status"], ["list-conns"], ["list-certs", "--json"], ["list-pools"], ["up", "c"], ["log"]],
 )
 def test_unreachable_daemon_is_exit_3(tmp_path: Path, command: list[str]) -> None:
     result = run("--socket", str(tmp_path / "none.vici"), *command)
