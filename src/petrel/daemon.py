@@ -362,8 +362,11 @@ class Daemon:
             dataplane.update_addresses(event.ike_id, event.local, event.remote, event.encap)
         elif isinstance(event, ev.TrapRequested):
             self.install_trap(event.connection, event.child)
+        elif isinstance(event, ev.VirtualIpsAssigned):
+            dataplane.vips.assign(event.ike_id, event.addresses)
         elif isinstance(event, ev.IkeSaDown):
             self._acquiring = {a for a in self._acquiring if a[0] != event.name}
+            dataplane.vips.released(event.ike_id)
         if isinstance(event, ev.FetchCrl):
             self._fetch_crl(event.uri)
         if not leaving and self.control is not None:

@@ -31,18 +31,24 @@ pools {
 """
 
 
-def start(lab: Lab, pools_by_vici: bool = False) -> tuple[StrongSwan, PetrelPeer]:
+def client_conf(lab: Lab, *extra: str) -> str:
+    """L asks for a virtual IP and protects its traffic to R's inner address."""
     left, right = lab.left, lab.right
-    client = swanctl_psk_conf(
+    return swanctl_psk_conf(
         local_addr=left.outer4,
         remote_addr=right.outer4,
         local_id="left",
         remote_id="right",
         local_ts="dynamic",
         remote_ts=f"{right.inner4}/32",
-        conn_extra=["vips = 0.0.0.0"],
+        conn_extra=["vips = 0.0.0.0", *extra],
     )
-    gateway = swanctl_psk_conf(
+
+
+def gateway_conf(lab: Lab) -> str:
+    """R hands out addresses of pool ``p`` (the POOL section is added by the caller)."""
+    left, right = lab.left, lab.right
+    return swanctl_psk_conf(
         local_addr=right.outer4,
         remote_addr=left.outer4,
         local_id="right",
@@ -51,6 +57,11 @@ def start(lab: Lab, pools_by_vici: bool = False) -> tuple[StrongSwan, PetrelPeer
         remote_ts="dynamic",
         conn_extra=["pools = p"],
     )
+
+
+def start(lab: Lab, pools_by_vici: bool = False) -> tuple[StrongSwan, PetrelPeer]:
+    left, right = lab.left, lab.right
+    client, gateway = client_conf(lab), gateway_conf(lab)
     if pools_by_vici:  # Petrel starts without the pool; swanctl loads it with the connection
         petrel = PetrelPeer(lab, right.ns, "right", gateway.replace("pools = p", "")).start()
         folder = lab.workdir / "swanctl-for-petrel"
@@ -112,3 +123,33 @@ def test_client_gets_a_virtual_ip_and_pings_from_it() -> None:
         (again,) = petrel_sas(petrel)
         assert again["remote-vips"] == [VIP]  # the same identity, the same address
         assert wait_for(lambda: lab.ping(lab.left.ns, VIP, lab.right.inner4) == 3, 10)
+
+
+@pytest.mark.parametrize("gateway", ["strongswan", "petrel"])
+def test_petrel_client_gets_a_virtual_ip_and_pings_from_it(gateway: str) -> None:
+    """Petrel as the remote-access client (``vips = 0.0.0.0``): the address goes on its TUN
+    device, its Child SA's local selector is that address, and pings leave from it."""
+    with Lab() as lab:
+        left, right = lab.left, lab.right
+        client = client_conf(lab, "encap = yes")
+        served = gateway_conf(lab) + POOL
+        server: PetrelPeer | StrongSwan
+        if gateway == "petrel":
+            server = PetrelPeer(lab, right.ns, "right", served).start()
+        else:
+            server = StrongSwan(lab, right.ns, "right", served).start()
+            server.load()
+        petrel = PetrelPeer(lab, left.ns, "left", client).start()
+        assert petrel.initiate("net"), logs(petrel, server)
+        (sa,) = petrel_sas(petrel)
+        (child,) = sa["child-sas"].values()
+        assert child["local-ts"] == [f"{VIP}/32"], logs(petrel, server)
+        assert f"virtual IP {VIP} installed on" in petrel.log_text()
+        shown = run_in(left.ns, ["ip", "-o", "addr", "show", "to", f"{VIP}/32"]).stdout
+        assert VIP in shown
+        assert lab.ping(left.ns, VIP, right.inner4) == 3, logs(petrel, server)
+        assert petrel.cli("terminate", "--ike", "c").returncode == 0
+        assert wait_for(
+            lambda: run_in(left.ns, ["ip", "-o", "addr", "show", "to", f"{VIP}/32"]).stdout == "",
+            10,
+        ), logs(petrel, server)

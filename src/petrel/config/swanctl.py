@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -171,6 +172,17 @@ def _selectors(ctx: _Ctx, s: Setting) -> tuple[Selector, ...]:
         raise ctx.error(s, f"{ctx.path}.{s.key}: {exc}") from None
 
 
+def _vips(ctx: _Ctx, s: Setting) -> tuple[str, ...]:
+    """Virtual IPs to ask for: 0.0.0.0 / :: (any) or the address wanted, per family."""
+    out = []
+    for item in _list(s.value):
+        try:
+            out.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ctx.error(s, f"{ctx.path}.{s.key}: {item!r} is not an IP address") from None
+    return tuple(out)
+
+
 def _identity(ctx: _Ctx, s: Setting) -> Identity:
     try:
         return parse_identity(s.value)  # distinguished names too: "C=CH, O=org, CN=moon"
@@ -219,6 +231,7 @@ _CONNECTION_KEYS: dict[str, _Parser] = {
     "fragmentation": _choice(("yes", "accept", "force", "no")),
     "childless": _choice(("allow", "prefer", "force", "never")),
     "pools": _names,
+    "vips": _vips,
     "unique": _choice(("no", "never", "keep", "replace")),
     "send_cert": _choice(("always", "never", "ifasked")),
     "send_certreq": _bool,
@@ -231,7 +244,6 @@ _CONNECTION_KEYS: dict[str, _Parser] = {
 # Known keys Petrel does not implement yet, with the value that means "off"/default: that
 # value (or an empty one) is accepted, anything else refused as not supported yet.
 _CONNECTION_UNSUPPORTED = {
-    "vips": "",
     "ppk_id": "",
     "ppk_required": "no",
     "if_id_in": "",

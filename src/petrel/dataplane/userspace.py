@@ -23,6 +23,7 @@ from .mss import clamp_mss
 from .routing import PolicyRouting, RouteError, RouteSpec
 from .sockets import MAX_GSO_BYTES, MAX_GSO_SEGMENTS, DatagramEndpoint
 from .tun import TunDevice
+from .vips import DeviceAddresses
 
 log = logging.getLogger("petrel.esp")
 
@@ -113,6 +114,7 @@ class UserspaceDataplane:
         self._flows: dict[tuple[bytes, bytes, int, int, int], object] = {}
         self._batch: list[tuple[InstalledChild, bytes]] | None = None
         self.udp_gso = udp_gso
+        self.vips = DeviceAddresses(tun.name, self.run_netlink)  # our virtual IPs (``vips``)
 
     # ---------------------------------------------------------------- SA installation
 
@@ -225,6 +227,7 @@ class UserspaceDataplane:
         self.spd.remove(handle)  # type: ignore[arg-type]
 
     def rekeyed_ike(self, old_ike_id: int, new_ike_id: int) -> None:
+        self.vips.moved(old_ike_id, new_ike_id)
         for child in self.children.values():
             if child.ike_id == old_ike_id:
                 child.ike_id = new_ike_id

@@ -74,7 +74,7 @@ class ChildCreate(Task):
         if rekey_of is not None:
             self.local_ts, self.remote_ts = rekey_of.local_ts, rekey_of.remote_ts
         else:
-            self.local_ts = ctx.resolve(config.local_ts, sa.local[0])
+            self.local_ts = ctx.resolve(config.local_ts, sa.local_ts_address)
             self.remote_ts = ctx.resolve(config.remote_ts, sa.remote_ts_address)
         payloads: list[Payload] = []
         if rekey_of is not None:
@@ -327,7 +327,7 @@ def choose_child(
         return [Notify(NotifyType.INVALID_SYNTAX)]
     for config in configs:
         remote_ts = narrow(their_ts, ctx.resolve(config.remote_ts, sa.remote_ts_address))
-        local_ts = narrow(our_ts, ctx.resolve(config.local_ts, sa.local[0]))
+        local_ts = narrow(our_ts, ctx.resolve(config.local_ts, sa.local_ts_address))
         if remote_ts and local_ts:
             break
     else:

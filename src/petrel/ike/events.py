@@ -142,6 +142,15 @@ class IkeSaUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class VirtualIpsAssigned:
+    """The responder assigned us these virtual IPs (RFC 7296 §2.19): put them on our device
+    before the Child SAs that use them are installed; they go with the IKE SA."""
+
+    ike_id: int
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TrapRequested:
     """Install a trap policy for this child (dpd_action/close_action = trap)."""
 
@@ -177,6 +186,7 @@ Event = (
     | IkeSaDown
     | IkeSaRekeyed
     | IkeSaUpdated
+    | VirtualIpsAssigned
     | NegotiationFailed
     | TrapRequested
     | FetchCrl

@@ -39,6 +39,9 @@ from .services import IkeServices
 from .task import Notification, Responder, Task
 from .uniqueness import enforce as enforce_uniqueness
 from .vips import assign as assign_vips
+from .vips_client import assigned as assigned_vips
+from .vips_client import proposed_local_ts
+from .vips_client import request as vip_request
 
 log = logging.getLogger("petrel.ike")
 
@@ -89,11 +92,13 @@ class IkeAuth(Task):
         if remote_id is not None and _concrete_id(remote_id):
             payloads.append(IDr(remote_id.id_type, remote_id.data))
         payloads.append(auth)
+        payloads += vip_request(conn)
         if first_child is not None:
             child_cfg = conn.children[first_child]
             spi_in = ctx.new_child_spi()
             proposals = with_spi(without_ke(child_cfg.esp_proposals), spi_bytes(spi_in))
-            local_ts = ctx.resolve(child_cfg.local_ts, sa.local[0])
+            wanted_ts = proposed_local_ts(conn, child_cfg.local_ts) if conn.vips else None
+            local_ts = ctx.resolve(wanted_ts or child_cfg.local_ts, sa.local[0])
             remote_ts = ctx.resolve(child_cfg.remote_ts, sa.remote[0])
             self.child = _ProposedChild(child_cfg, spi_in, proposals, local_ts, remote_ts)
             payloads += [
@@ -144,6 +149,15 @@ class IkeAuth(Task):
             return False
         sa.remote_id = format_identity(peer)
         log.info("IKE SA %d: '%s' authenticated with %s", sa.ike_id, sa.remote_id, how)
+        if conn.vips:
+            sa.local_vips = assigned_vips(payloads)
+            if not sa.local_vips:
+                established(ctx, sa, now)
+                ctx.fail(sa, NotifyType.FAILED_CP_REQUIRED, "no virtual IP assigned", True)
+                delete_ike(ctx, sa, now, "no virtual IP assigned")
+                return False
+            log.info("IKE SA %d: virtual IP %s assigned", sa.ike_id, ", ".join(sa.local_vips))
+            ctx.events.append(ev.VirtualIpsAssigned(sa.ike_id, sa.local_vips))
         established(ctx, sa, now)
         pending, self.child = self.child, None
         if pending is None:

@@ -245,6 +245,7 @@ def move_children(old: IkeSa, new: IkeSa) -> None:
                 new.timers[key] = old.timers.pop(key)
     old.children.clear()
     new.remote_vips, old.remote_vips = old.remote_vips, ()  # the leases move too
+    new.local_vips, old.local_vips = old.local_vips, ()
     old.rekeyed_to = new.ike_id
 
 

@@ -118,6 +118,7 @@ class IkeSa:
     peer_childless: bool = False  # the responder sent CHILDLESS_IKEV2_SUPPORTED (RFC 6023)
     mobike: bool = False  # both sent MOBIKE_SUPPORTED in IKE_AUTH (RFC 4555)
     remote_vips: tuple[tuple[str, str], ...] = ()  # (pool, address) leased to the peer
+    local_vips: tuple[str, ...] = ()  # virtual IPs the responder assigned to us
     _reassembly: dict[bool, Reassembler] = field(default_factory=dict, repr=False)
     nat_local: bool = False
     nat_remote: bool = False
@@ -151,6 +152,11 @@ class IkeSa:
         """A rekey of this IKE SA by us is queued or in flight."""
         active = self.outstanding.task if self.outstanding is not None else None
         return any(t.rekeys_ike for t in (active, *self.tasks) if t is not None)
+
+    @property
+    def local_ts_address(self) -> str:
+        """What our "dynamic" traffic selector means: our virtual IP, else our address."""
+        return self.local_vips[0] if self.local_vips else self.local[0]
 
     @property
     def remote_ts_address(self) -> str:

@@ -125,7 +125,6 @@ class DaemonCollector(Collector):
             self.daemon.send_failures.counts,
         )
 
-
     def _pools(self) -> Iterator[Metric]:
         """Virtual IP pools: their size and their leases by status."""
         sizes: dict[str, int] = {}

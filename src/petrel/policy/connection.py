@@ -112,6 +112,7 @@ class Connection:
     fragmentation: str = "yes"
     childless: str = "allow"  # RFC 6023: allow | prefer | force | never (strongSwan's values)
     pools: tuple[str, ...] = ()  # virtual IP pools handed out as responder (swanctl ``pools``)
+    vips: tuple[str, ...] = ()  # virtual IPs asked for as initiator (0.0.0.0 / :: = any)
     mobike: bool = True
     unique: str = "no"
     send_cert: str = "ifasked"

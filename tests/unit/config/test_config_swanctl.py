@@ -273,7 +273,7 @@ def line_of(text: str, needle: str) -> int:
         (conf(conn="weird { }"), "weird", "connections.c.weird", "unknown section"),
         # known, not supported yet
         (conf(conn="version = 1"), "version", "connections.c.version", "IKEv2 only"),
-        (conf(conn="vips = 0.0.0.0"), "vips", "connections.c.vips", "not supported yet"),
+        (conf(conn="vips = 0.0.0.0, elsewhere"), "vips", "connections.c.vips", "not an IP"),
         (conf(conn="childless = maybe"), "childless", "connections.c.childless", "childless"),
         (conf(conn="unique = sometimes"), "unique", "connections.c.unique", "unique"),
         (

@@ -134,3 +134,65 @@ def test_ike_sa_rekey_moves_the_leases() -> None:
     assert new.ike_id != sa.ike_id
     assert new.remote_vips == (("p", "198.51.100.129"),)
     assert sa.remote_vips == ()
+
+
+# ---------------------------------------------------------------------- as initiator (vips)
+
+
+def vip_client(vips: str = "0.0.0.0") -> IkeEngine:
+    text = conf(
+        "192.0.2.1",
+        "192.0.2.2",
+        "left",
+        "right",
+        "dynamic",
+        "203.0.113.1/32",
+        extra=f"vips = {vips}",
+    )
+    cfg = parse_swanctl(text)
+    return IkeEngine(cfg.connections, cfg.secrets)
+
+
+def test_rfc7296_2_19_petrel_client_asks_gets_and_uses_its_virtual_ip() -> None:
+    left, right = vip_client(), gateway()
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    for src, dst in ((left, right), (right, left)):
+        for d in src.take_datagrams():
+            dst.receive(strip(d.data), d.remote, d.local, 0.0)
+    (auth,) = [strip(d.data) for d in left.take_datagrams()]
+    _, request = opened(_sa(right), auth)
+    (cp,) = [p for p in request if isinstance(p, CP)]
+    assert cp.cfg_type == CfgType.CFG_REQUEST
+    assert [(int(a.type), a.value) for a in cp.attributes] == [(CfgAttr.INTERNAL_IP4_ADDRESS, b"")]
+    (tsi,) = [p for p in request if isinstance(p, TSi)]
+    assert tsi.selectors == (ANY4,)  # the whole range while the address is unknown
+    right.receive(auth, RIGHT, LEFT, 0.0)
+    pump(left, right)
+    sa = _sa(left)
+    assert sa.local_vips == ("198.51.100.129",)
+    events = left.take_events()
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("VirtualIpsAssigned") < kinds.index("ChildSaUp")  # address first
+    (_, child) = left.child_sas()[0]
+    assert [str(s) for s in child.local_ts] == ["198.51.100.129/32"]
+    right.rekey_ike(_sa(right).ike_id, 5.0)
+    pump(left, right, 5.0)
+    new = _sa(left)
+    assert new.ike_id != sa.ike_id and new.local_vips == ("198.51.100.129",)
+    left.create_child(new.ike_id, "net", 6.0)  # a second Child SA: dynamic means the VIP now
+    pump(left, right, 6.0)
+    assert {str(c.local_ts[0]) for _, c in left.child_sas()} == {"198.51.100.129/32"}
+
+
+def test_no_virtual_ip_in_the_answer_ends_the_ike_sa() -> None:
+    cfg = parse_swanctl(
+        conf("192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "0.0.0.0/0")
+    )
+    right = IkeEngine(cfg.connections, cfg.secrets)  # no pools: answers without a CP
+    left = vip_client()
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    pump(left, right)
+    events = left.take_events()
+    failed = [e for e in events if type(e).__name__ == "NegotiationFailed"]
+    assert [int(e.notify) for e in failed] == [int(NotifyType.FAILED_CP_REQUIRED)]
+    assert left.child_sas() == [] and left.ike_sas() == []
