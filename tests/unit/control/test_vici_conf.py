@@ -193,7 +193,7 @@ connections {
             {"children": {"net": {"mode": "transport"}}},
             "connections.c.children.net.mode = transport is not supported yet, config discarded",
         ),
-        ({"vips": ["0.0.0.0"]}, "connections.c.vips is not supported yet, config discarded"),
+        ({"vips": ["0.0.0.0", "x"]}, "connections.c.vips: 'x' is not an IP address"),
         ({"version": "1"}, "Petrel speaks IKEv2 only"),
         ({"local_port": "x"}, "connections.c.local_port: invalid number 'x', config discarded"),
         ({"proposals": ["aes256-nonsense"]}, "connections.c.proposals: "),
