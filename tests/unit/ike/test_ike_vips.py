@@ -7,7 +7,10 @@ into a remote-access client's: CP(CFG_REQUEST) for an address, TSi 0.0.0.0/0.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ike_pair import LEFT, RIGHT, conf, opened, pump, rewrite, strip
 
 from petrel.config.swanctl import parse_swanctl
@@ -53,11 +56,14 @@ def as_vip_client(payloads: list[Payload]) -> list[Payload]:
     return [request, *edited]
 
 
-def connect(
-    left: IkeEngine, right: IkeEngine, now: float = 0.0, deliver: bool = False
-) -> list[Payload]:
-    """IKE_SA_INIT, then left's IKE_AUTH as a VIP client's; returns right's answer, which
-    left gets when ``deliver`` (it then refuses the Child SA: it proposed other selectors)."""
+def edited_auth(
+    left: IkeEngine,
+    right: IkeEngine,
+    edit: Callable[[list[Payload]], list[Payload]],
+    now: float = 0.0,
+) -> list[bytes]:
+    """IKE_SA_INIT both ways, then left's IKE_AUTH request with ``edit`` applied (sealed with
+    left's keys) to right; returns right's answer."""
     left.initiate("c", "net", LEFT, RIGHT, now)
     for src, dst in ((left, right), (right, left)):
         for d in src.take_datagrams():
@@ -65,8 +71,17 @@ def connect(
     left_sa = next(sa for sa in left.ike_sas() if sa.established_at is None)
     right_sa = next(sa for sa in right.ike_sas() if sa.established_at is None)
     (auth,) = [strip(d.data) for d in left.take_datagrams()]
-    right.receive(rewrite(left_sa, right_sa, auth, as_vip_client), RIGHT, LEFT, now)
-    (answer,) = [strip(d.data) for d in right.take_datagrams()]
+    right.receive(rewrite(left_sa, right_sa, auth, edit), RIGHT, LEFT, now)
+    return [strip(d.data) for d in right.take_datagrams()]
+
+
+def connect(
+    left: IkeEngine, right: IkeEngine, now: float = 0.0, deliver: bool = False
+) -> list[Payload]:
+    """IKE_SA_INIT, then left's IKE_AUTH as a VIP client's; returns right's answer, which
+    left gets when ``deliver`` (it then refuses the Child SA: it proposed other selectors)."""
+    (answer,) = edited_auth(left, right, as_vip_client, now)
+    left_sa = next(sa for sa in left.ike_sas() if sa.established_at is None)
     _, payloads = opened(left_sa, answer)
     if deliver:
         left.receive(answer, LEFT, RIGHT, now)
@@ -196,3 +211,45 @@ def test_no_virtual_ip_in_the_answer_ends_the_ike_sa() -> None:
     failed = [e for e in events if type(e).__name__ == "NegotiationFailed"]
     assert [int(e.notify) for e in failed] == [int(NotifyType.FAILED_CP_REQUIRED)]
     assert left.child_sas() == [] and left.ike_sas() == []
+
+
+POOL6 = """
+pools {
+  p6 {
+    addrs = 2001:db8:5::/126
+  }
+}
+"""
+
+
+def test_ipv6_virtual_ip_with_its_prefix_length() -> None:
+    text = conf(
+        "192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "dynamic", extra="pools = p6"
+    )
+    cfg = parse_swanctl(text + POOL6)
+    right = IkeEngine(cfg.connections, cfg.secrets, pools=cfg.pools)
+    left = client()
+    ask = CP(CfgType.CFG_REQUEST, (ConfigAttribute(CfgAttr.INTERNAL_IP6_ADDRESS),))
+    (answer,) = edited_auth(left, right, lambda p: [ask, *p])
+    left_sa, right_sa = _sa(left), _sa(right)
+    _, payloads = opened(left_sa, answer)
+    (cp,) = [p for p in payloads if isinstance(p, CP)]
+    (attribute,) = cp.attributes
+    assert attribute.type == CfgAttr.INTERNAL_IP6_ADDRESS
+    assert attribute.value == ipaddress.ip_address("2001:db8:5::").packed + bytes((128,))
+    assert right_sa.remote_vips == (("p6", "2001:db8:5::"),)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 0x7FFF), st.binary(max_size=24)), min_size=0, max_size=6),
+    st.sampled_from([CfgType.CFG_REQUEST, CfgType.CFG_REPLY, CfgType.CFG_SET, 77]),
+)
+def test_hostile_configuration_payloads_never_break_the_gateway(
+    attributes: list[tuple[int, bytes]], cfg_type: int
+) -> None:
+    right = gateway()
+    hostile = CP(cfg_type, tuple(ConfigAttribute(t, v) for t, v in attributes))
+    assert edited_auth(client(), right, lambda p: [hostile, *p])  # answered
+    pool = right._ctx.pools["p"]
+    assert len(pool.online) <= 1 and all(pool.owns(a) for a, _, _ in pool.leases())
