@@ -7,11 +7,14 @@ NAT_DETECTION_* notifies; UDP encapsulation, once on, stays on (§3.5 allows eit
 request with NAT_DETECTION_* notifies (an update, or a return routability check, §3.7) is
 answered with ours for that path, and a COOKIE2 is echoed (§3.9).  Addresses the peer lists
 (ADDITIONAL_IP*_ADDRESS, NO_ADDITIONAL_ADDRESSES) are accepted and not used: the responder
-never picks the path.  Petrel does not initiate MOBIKE (it does not roam).
+never picks the path.  An update carrying NO_NATS_ALLOWED whose addresses and ports differ
+from the packet's is refused with UNEXPECTED_NAT_DETECTED, NAT detection not redone (§3.9).
+Petrel does not initiate MOBIKE (it does not roam).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Sequence
 
@@ -33,6 +36,7 @@ MOBIKE_NOTIFIES = frozenset(
         NotifyType.ADDITIONAL_IP4_ADDRESS,
         NotifyType.ADDITIONAL_IP6_ADDRESS,
         NotifyType.NO_ADDITIONAL_ADDRESSES,
+        NotifyType.NO_NATS_ALLOWED,
     }
 )
 
@@ -61,6 +65,12 @@ def answer(
         return []
     types = {int(n.notify_type) for n in notifies}
     if NotifyType.UPDATE_SA_ADDRESSES in types:
+        if any(
+            n.notify_type == NotifyType.NO_NATS_ALLOWED and not _as_sent(n.data, remote, local)
+            for n in notifies
+        ):
+            log.info("IKE SA %d: address update through a NAT refused (NO_NATS_ALLOWED)", sa.ike_id)
+            return [Notify(NotifyType.UNEXPECTED_NAT_DETECTED)]
         _move(ctx, sa, notifies, local, remote)
     reply: list[Payload] = []
     if types & {NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP}:
@@ -71,6 +81,24 @@ def answer(
         if n.notify_type == (NotifyType.COOKIE2)
     ][:1]
     return reply
+
+
+def _as_sent(data: bytes, source: ev.Address, destination: ev.Address) -> bool:
+    """NO_NATS_ALLOWED data (§4.2.9: source and destination address, then ports, as the peer
+    sent the packet) equals what arrived: no NAT in between."""
+    size = {12: 4, 36: 16}.get(len(data))
+    if size is None:
+        return False
+    src, dst = data[:size], data[size : 2 * size]
+    sport, dport = int.from_bytes(data[-4:-2], "big"), int.from_bytes(data[-2:], "big")
+    try:
+        return (
+            ipaddress.ip_address(src) == ipaddress.ip_address(source[0])
+            and ipaddress.ip_address(dst) == ipaddress.ip_address(destination[0])
+            and (sport, dport) == (source[1], destination[1])
+        )
+    except ValueError:
+        return False
 
 
 def _move(

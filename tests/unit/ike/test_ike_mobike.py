@@ -136,3 +136,33 @@ def test_update_sa_addresses_without_mobike_agreed_is_ignored() -> None:
     right.receive(request, RIGHT, elsewhere, 5.0)
     assert right_sa.remote == LEFT
     assert not of_type(right.take_events(), ev.IkeSaUpdated)
+
+
+def _no_nats(source: tuple[str, int], destination: tuple[str, int]) -> Notify:
+    data = _packed(source[0]) + _packed(destination[0])
+    data += source[1].to_bytes(2, "big") + destination[1].to_bytes(2, "big")
+    return Notify(NotifyType.NO_NATS_ALLOWED, data)
+
+
+def test_rfc4555_3_9_no_nats_allowed_refuses_an_update_through_a_nat() -> None:
+    _, right, left_sa, right_sa, _ = connected()
+    right.take_events()
+    as_sent = ("198.51.100.77", 4500)  # what the client put in the notify: not what arrived
+    request = update_from(left_sa, MOVED, RIGHT_NATT, _no_nats(as_sent, RIGHT_NATT))
+    right.receive(request, RIGHT_NATT, MOVED, 5.0)
+    (reply,) = right.take_datagrams()
+    _, payloads = opened(left_sa, strip(reply.data))
+    types = [int(p.notify_type) for p in payloads if isinstance(p, Notify)]
+    assert types == [NotifyType.UNEXPECTED_NAT_DETECTED]
+    assert not right_sa.nat_remote  # the update refused: no NAT detection redone
+
+
+def test_rfc4555_3_9_no_nats_allowed_matching_the_packet_moves_the_sa() -> None:
+    _, right, left_sa, right_sa, _ = connected()
+    request = update_from(left_sa, MOVED, RIGHT_NATT, _no_nats(MOVED, RIGHT_NATT))
+    right.receive(request, RIGHT_NATT, MOVED, 5.0)
+    (reply,) = right.take_datagrams()
+    _, payloads = opened(left_sa, strip(reply.data))
+    types = [int(p.notify_type) for p in payloads if isinstance(p, Notify)]
+    assert NotifyType.UNEXPECTED_NAT_DETECTED not in types
+    assert right_sa.remote == MOVED
