@@ -25,6 +25,7 @@ from petrel.crypto.pki_errors import CredentialError
 from petrel.crypto.x509 import Certificate, Crl, load_certificates, load_crl
 from petrel.policy.connection import Connection, SharedSecret
 from petrel.policy.identity import Identity, UnsupportedIdentity
+from petrel.policy.pools import PoolConfig
 
 from . import swanctl
 from .credentials import parse_named
@@ -260,3 +261,21 @@ def private_key_from_vici(message: Mapping[str, Any]) -> PrivateKey:
             f"parsing {kind.upper()} private key failed: it is a {key.key_type.value} key"
         )
     return key
+
+
+_POOL_LISTS = ("dns",)  # pool attributes Petrel hands out; charon's others are refused
+
+
+def pool_from_vici(name: str, section: Any) -> PoolConfig:
+    """A ``load-pool`` section; ValueError with charon-like wording otherwise."""
+    if not isinstance(section, dict) or "addrs" not in section:
+        raise ValueError(f"missing addrs to load pool '{name}'")
+    attributes: dict[str, tuple[str, ...]] = {}
+    for key, value in section.items():
+        if key == "addrs":
+            continue
+        if key not in _POOL_LISTS:
+            raise ValueError(f"pool '{name}': attribute '{key}' is not supported yet")
+        items = value if isinstance(value, list) else [value]
+        attributes[key] = tuple(_text(item) for item in items)
+    return PoolConfig.parse(name, _text(section["addrs"]), attributes.get("dns", ()))

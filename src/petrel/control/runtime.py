@@ -46,17 +46,13 @@ from ..wire.registry import EncrId, IntegId, KeId, PrfId
 from .api import ControlHost
 from .counters import COUNTER_NAMES, Counters
 from .server import Emitter
+from .vici import reply
 
 log = logging.getLogger("petrel.control")
 
 Message = Mapping[str, Any]
 
 __all__ = ["COUNTER_NAMES", "Counters", "RuntimeCommands", "ViciCredentials", "connection_info"]
-
-
-def _reply(errmsg: str | None = None) -> dict[str, str]:
-    """charon's create_reply: success yes, or no with errmsg."""
-    return {"success": "yes"} if errmsg is None else {"success": "no", "errmsg": errmsg}
 
 
 def _keyid(key: PrivateKey | PublicKey) -> str:
@@ -280,7 +276,7 @@ class RuntimeCommands:
     @staticmethod
     def _unsupported(errmsg: str) -> Callable[[Message, Emitter], Any]:
         async def handler(message: Message, emitter: Emitter) -> Message:
-            return _reply(errmsg)
+            return reply(errmsg)
 
         return handler
 
@@ -305,21 +301,21 @@ class RuntimeCommands:
             conns = connections_from_vici(message)
         except ViciConfigError as exc:
             log.warning("load-conn refused: %s", exc)
-            return _reply(str(exc))
+            return reply(str(exc))
         for conn in conns:
             self.host.load_connection(conn)
         if conns:
             self.apply_credentials()
-        return _reply()
+        return reply()
 
     async def unload_conn(self, message: Message, emitter: Emitter) -> Message:
         name = message.get("name")
         if not name:
-            return _reply("unload: missing connection name")
+            return reply("unload: missing connection name")
         if not self.host.unload_connection(str(name)):
-            return _reply(f"unload: connection '{name}' not found")
+            return reply(f"unload: connection '{name}' not found")
         self.apply_credentials()
-        return _reply()
+        return reply()
 
     # ---------------------------------------------------------------- credentials
 
@@ -334,22 +330,22 @@ class RuntimeCommands:
         try:
             unique, secret = shared_secret_from_vici(message)
         except ViciConfigError as exc:
-            return _reply(str(exc))
+            return reply(str(exc))
         self.creds.add_shared(unique, secret)
         self.apply_credentials()
         owners = ", ".join(f"'{format_identity(i)}'" for i in secret.ids) or "'%any'"
         named = f" with id '{unique}'" if unique else ""
         log.info("loaded IKE shared key%s for: %s", named, owners)
-        return _reply()
+        return reply()
 
     async def unload_shared(self, message: Message, emitter: Emitter) -> Message:
         unique = message.get("id")
         if not unique:
-            return _reply("unique identifier missing")
+            return reply("unique identifier missing")
         self.creds.remove_shared(str(unique))
         self.apply_credentials()
         log.info("unloaded shared key with id '%s'", unique)
-        return _reply()
+        return reply()
 
     async def get_shared(self, message: Message, emitter: Emitter) -> Message:
         return {"keys": [u for u, _secret in self.creds.shared if u is not None]}
@@ -357,16 +353,16 @@ class RuntimeCommands:
     async def clear_creds(self, message: Message, emitter: Emitter) -> Message:
         self.creds.clear()
         self.apply_credentials()
-        return _reply()
+        return reply()
 
     async def flush_certs(self, message: Message, emitter: Emitter) -> Message:
-        return _reply()  # Petrel caches no fetched certificates or CRLs: nothing to flush
+        return reply()  # Petrel caches no fetched certificates or CRLs: nothing to flush
 
     async def load_cert(self, message: Message, emitter: Emitter) -> Message:
         try:
             loaded = certificate_from_vici(message)
         except ViciConfigError as exc:
-            return _reply(str(exc))
+            return reply(str(exc))
         if loaded.crl is not None:
             self.creds.crls.append(loaded.crl)
             log.info("loaded CRL of '%s'", loaded.crl.issuer)
@@ -377,13 +373,13 @@ class RuntimeCommands:
             (self.creds.cas if loaded.ca else self.creds.certificates).append(cert)
             log.info("loaded certificate '%s'", cert.subject_str)
         self.apply_credentials()
-        return _reply()
+        return reply()
 
     async def load_key(self, message: Message, emitter: Emitter) -> Message:
         try:
             key = private_key_from_vici(message)
         except ViciConfigError as exc:
-            return _reply(str(exc))
+            return reply(str(exc))
         keyid = _keyid(key)
         self.creds.keys[keyid] = key
         self.apply_credentials()
@@ -393,13 +389,13 @@ class RuntimeCommands:
     async def unload_key(self, message: Message, emitter: Emitter) -> Message:
         keyid = message.get("id")
         if not keyid:
-            return _reply("key id missing")
+            return reply("key id missing")
         keyid = str(keyid).replace(":", "").lower()
         if self.creds.keys.pop(keyid, None) is None:
-            return _reply("key not found")
+            return reply("key not found")
         self.apply_credentials()
         log.info("unloaded private key with id %s", keyid)
-        return _reply()
+        return reply()
 
     async def get_keys(self, message: Message, emitter: Emitter) -> Message:
         return {"keys": list(self.creds.keys)}
@@ -447,11 +443,11 @@ class RuntimeCommands:
     async def get_authorities(self, message: Message, emitter: Emitter) -> Message:
         return {
             "authorities": [],
-            **_reply(_UNSUPPORTED["load-authority"]),
+            **reply(_UNSUPPORTED["load-authority"]),
         }
 
     async def list_authorities(self, message: Message, emitter: Emitter) -> Message:
-        return _reply(_UNSUPPORTED["load-authority"])
+        return reply(_UNSUPPORTED["load-authority"])
 
     # ---------------------------------------------------------------- queries
 
@@ -472,7 +468,7 @@ class RuntimeCommands:
                 errmsg = "no counters found for this connection"
             else:
                 sections[str(name) if name else ""] = counts
-        return {"counters": sections, **_reply(errmsg)}
+        return {"counters": sections, **reply(errmsg)}
 
     async def reset_counters(self, message: Message, emitter: Emitter) -> Message:
         if _bool(message.get("all", "no")):
@@ -480,7 +476,7 @@ class RuntimeCommands:
         else:
             name = message.get("name")
             self.counters.reset(str(name) if name else None)
-        return _reply()
+        return reply()
 
     async def list_policies(self, message: Message, emitter: Emitter) -> Message:
         """``list-policy`` events for trap policies (``trap``); Petrel has no drop/pass
@@ -505,20 +501,20 @@ class RuntimeCommands:
     async def install(self, message: Message, emitter: Emitter) -> Message:
         child = message.get("child")
         if not child:
-            return _reply("missing configuration name")
+            return reply("missing configuration name")
         ike = message.get("ike")
-        return _reply(self.host.install_policy(str(child), str(ike) if ike else None))
+        return reply(self.host.install_policy(str(child), str(ike) if ike else None))
 
     async def uninstall(self, message: Message, emitter: Emitter) -> Message:
         child = message.get("child")
         if not child:
-            return _reply("missing configuration name")
+            return reply("missing configuration name")
         ike = message.get("ike")
         if self.host.uninstall_policy(str(child), str(ike) if ike else None):
-            return _reply()
-        return _reply(f"policy '{child}' not found")
+            return reply()
+        return reply(f"policy '{child}' not found")
 
     async def reload_settings(self, message: Message, emitter: Emitter) -> Message:
         """Petrel's settings are its command line: nothing to re-read, but log levels
         (Petrel's ``log`` key, ``petrel loglevel``) apply at once."""
-        return _reply(reload_log_levels(message))
+        return reply(reload_log_levels(message))

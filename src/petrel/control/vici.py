@@ -101,6 +101,11 @@ class Packet:
     message: Message | None = field(default=None)
 
 
+def reply(errmsg: str | None = None) -> dict[str, str]:
+    """charon's create_reply for a command: success yes, or no with errmsg."""
+    return {"success": "yes"} if errmsg is None else {"success": "no", "errmsg": errmsg}
+
+
 def value_bytes(value: str) -> bytes:
     """The raw bytes of a decoded value (inverse of the surrogateescape decoding)."""
     return value.encode("utf-8", "surrogateescape")
