@@ -22,6 +22,7 @@ import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .routing import RouteSpec, route_fields
 
@@ -91,18 +92,34 @@ def configure_tun(
         idx = links[0]
         ipr.link("set", index=idx, mtu=mtu)
         for text in addresses:
-            iface = ipaddress.ip_interface(text)
-            ipr.addr(
-                "add",
-                index=idx,
-                address=str(iface.ip),
-                prefixlen=iface.network.prefixlen,
-                family=_family(iface.version),
-            )
+            _address(ipr, "add", idx, text)
         _no_link_local(ifname)
         ipr.link("set", index=idx, state="up")
         for spec in routes:
             ipr.route("add", **route_fields(spec, idx))
+
+
+def change_address(command: str, ifname: str, text: str) -> None:
+    """``ip addr add|del <text> dev <ifname>``; ``text`` an interface string ("198.51.100.9/32",
+    or a bare address: the host prefix)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        links = ipr.link_lookup(ifname=ifname)
+        if not links:
+            raise LookupError(f"no interface {ifname!r}")
+        _address(ipr, command, links[0], text)
+
+
+def _address(ipr: Any, command: str, index: int, text: str) -> None:
+    iface = ipaddress.ip_interface(text)
+    ipr.addr(
+        command,
+        index=index,
+        address=str(iface.ip),
+        prefixlen=iface.network.prefixlen,
+        family=_family(iface.version),
+    )
 
 
 def _no_link_local(ifname: str) -> None:

@@ -4,34 +4,13 @@ when the last IKE SA holding one ends.  A rekeyed IKE SA hands them on."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 from collections import Counter
 from collections.abc import Callable
 
+from .tun import change_address
+
 log = logging.getLogger("petrel.net")
-
-
-def add_address(ifname: str, address: str) -> None:
-    _address("add", ifname, address)
-
-
-def del_address(ifname: str, address: str) -> None:
-    _address("del", ifname, address)
-
-
-def _address(command: str, ifname: str, address: str) -> None:
-    from pyroute2 import IPRoute  # lazily: only the daemon needs netlink
-
-    ip = ipaddress.ip_address(address)
-    with IPRoute() as ipr:
-        links = ipr.link_lookup(ifname=ifname)
-        if not links:
-            raise LookupError(f"no interface {ifname!r}")
-        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-        prefix = ip.max_prefixlen
-        ipr.addr(command, index=links[0], address=address, prefixlen=prefix, family=family)
 
 
 class DeviceAddresses:
@@ -49,7 +28,7 @@ class DeviceAddresses:
         for address in addresses:
             if self.held[address] == 0:
                 try:
-                    self.run_netlink(add_address, self.ifname, address)
+                    self.run_netlink(change_address, "add", self.ifname, address)
                     log.info("virtual IP %s installed on %s", address, self.ifname)
                 except Exception as exc:  # the kernel's reason; the SA still works from it
                     log.error("virtual IP %s not installed on %s: %s", address, self.ifname, exc)
@@ -66,7 +45,7 @@ class DeviceAddresses:
                 continue
             del self.held[address]
             try:
-                self.run_netlink(del_address, self.ifname, address)
+                self.run_netlink(change_address, "del", self.ifname, address)
                 log.info("virtual IP %s removed from %s", address, self.ifname)
             except Exception as exc:
                 log.warning("virtual IP %s not removed from %s: %s", address, self.ifname, exc)
