@@ -31,6 +31,7 @@ from .auth.exchange import method_fits
 from .child_create import accept_child, child_reply, choose_child
 from .child_delete import delete_spi, spi_bytes
 from .childless import plan_initiator, refusal_as_responder
+from .config_payload import replied_addresses
 from .ike_delete import delete_ike
 from .mobike import agreed as mobike_agreed
 from .negotiation import proposal_accepted, valid_esp_spi, with_spi, without_ke
@@ -39,7 +40,6 @@ from .services import IkeServices
 from .task import Notification, Responder, Task
 from .uniqueness import enforce as enforce_uniqueness
 from .vips import assign as assign_vips
-from .vips_client import assigned as assigned_vips
 from .vips_client import proposed_local_ts
 from .vips_client import request as vip_request
 
@@ -97,8 +97,7 @@ class IkeAuth(Task):
             child_cfg = conn.children[first_child]
             spi_in = ctx.new_child_spi()
             proposals = with_spi(without_ke(child_cfg.esp_proposals), spi_bytes(spi_in))
-            wanted_ts = proposed_local_ts(conn, child_cfg.local_ts) if conn.vips else None
-            local_ts = ctx.resolve(wanted_ts or child_cfg.local_ts, sa.local[0])
+            local_ts = ctx.resolve(proposed_local_ts(conn, child_cfg.local_ts), sa.local[0])
             remote_ts = ctx.resolve(child_cfg.remote_ts, sa.remote[0])
             self.child = _ProposedChild(child_cfg, spi_in, proposals, local_ts, remote_ts)
             payloads += [
@@ -150,7 +149,7 @@ class IkeAuth(Task):
         sa.remote_id = format_identity(peer)
         log.info("IKE SA %d: '%s' authenticated with %s", sa.ike_id, sa.remote_id, how)
         if conn.vips:
-            sa.local_vips = assigned_vips(payloads)
+            sa.local_vips = replied_addresses(payloads)
             if not sa.local_vips:
                 established(ctx, sa, now)
                 ctx.fail(sa, NotifyType.FAILED_CP_REQUIRED, "no virtual IP assigned", True)

@@ -13,14 +13,12 @@ import logging
 
 from ..policy.connection import Connection
 from ..wire.payloads import CP, ConfigAttribute, Notify, Payload, first_of
-from ..wire.registry import CfgAttr, CfgType, NotifyType
+from ..wire.registry import CfgType, NotifyType
+from .config_payload import ADDRESS, address_attribute, dns_attribute
 from .sa import IkeSa
 from .services import IkeServices
 
 log = logging.getLogger("petrel.ike")
-
-_ADDRESS = {4: CfgAttr.INTERNAL_IP4_ADDRESS, 6: CfgAttr.INTERNAL_IP6_ADDRESS}
-_DNS = {4: CfgAttr.INTERNAL_IP4_DNS, 6: CfgAttr.INTERNAL_IP6_DNS}
 
 
 def assign(
@@ -31,7 +29,7 @@ def assign(
     cp = first_of(request, CP)
     if not isinstance(cp, CP) or cp.cfg_type != CfgType.CFG_REQUEST or not conn.pools:
         return [], True
-    families = sorted({f for f, kind in _ADDRESS.items() for a in cp.attributes if a.type == kind})
+    families = sorted({f for f, kind in ADDRESS.items() for a in cp.attributes if a.type == kind})
     if not families:
         return [], True
     attributes: list[ConfigAttribute] = []
@@ -44,9 +42,8 @@ def assign(
             if address is None:
                 continue
             sa.remote_vips += ((name, str(address)),)
-            value = address.packed + (bytes((128,)) if family == 6 else b"")
-            attributes.append(ConfigAttribute(_ADDRESS[family], value))
-            attributes += [ConfigAttribute(_DNS[family], d.packed) for d in pool.config.dns]
+            attributes.append(address_attribute(address))
+            attributes += [dns_attribute(d) for d in pool.config.dns]
             log.info("IKE SA %d: assigning virtual IP %s to '%s'", sa.ike_id, address, sa.remote_id)
             break
     if not attributes:
