@@ -114,6 +114,10 @@ class PoolSnapshot:
     def online(self) -> int:
         return sum(1 for lease in self.leases if lease[2])
 
+    @property
+    def offline(self) -> int:
+        return len(self.leases) - self.online
+
 
 class ControlHost(Protocol):
     """What the VICI handlers may read and do; implemented by the daemon."""

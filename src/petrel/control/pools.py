@@ -55,7 +55,7 @@ class PoolCommands:
                 "base": pool.base,
                 "size": str(pool.size),
                 "online": str(pool.online),
-                "offline": str(len(pool.leases) - pool.online),
+                "offline": str(pool.offline),
             }
             if leases:
                 entry["leases"] = {

@@ -205,7 +205,7 @@ class Admission:
                 ctx.drops.drop(DROP_BLOCKED, now, host)
                 return False
             del self.blocked[source]
-        if s.block_threshold and half_open.count(host) >= s.block_threshold:
+        if s.block_threshold and half_open.count(source) >= s.block_threshold:
             ctx.drops.drop(DROP_AGGRESSIVE, now, host)
             return False
         total = len(half_open)

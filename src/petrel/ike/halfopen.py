@@ -63,9 +63,10 @@ class HalfOpenTable:
     def values(self) -> list[IkeSa]:
         return list(self._sas.values())
 
-    def count(self, host: str) -> int:
-        """Half-open SAs from the source of ``host`` (any address in it, any port)."""
-        return self._per_source.get(self._source(host), 0)
+    def count(self, source: str) -> int:
+        """Half-open SAs from ``source`` (what the source function makes of an address: any
+        address in it, any port)."""
+        return self._per_source.get(source, 0)
 
     def oldest(self) -> IkeSa | None:
         """The first inserted, i.e. the first to time out (time only moves forward)."""

@@ -132,7 +132,7 @@ class DaemonCollector(Collector):
         for pool in self.daemon.host.pools():
             sizes[pool.name] = pool.size
             leases[(pool.name, "online")] = pool.online
-            leases[(pool.name, "offline")] = len(pool.leases) - pool.online
+            leases[(pool.name, "offline")] = pool.offline
         yield _family(
             GaugeMetricFamily, "petrel_pool_size", "Addresses in each pool", ["pool"], sizes
         )
