@@ -90,12 +90,16 @@ def engines(
     right_kw = {"my_id": "right", "peer_id": "left", **(right_kw or {})}
     left_kw = {"local_ts": "198.51.100.1/32", "remote_ts": "203.0.113.1/32", **left_kw}
     right_kw = {"local_ts": "203.0.113.1/32", "remote_ts": "198.51.100.1/32", **right_kw}
-    left_cfg = parse_swanctl(conf("192.0.2.1", "192.0.2.2", **left_kw))
-    right_cfg = parse_swanctl(conf("192.0.2.2", "192.0.2.1", **right_kw))
     return (
-        IkeEngine(left_cfg.connections, left_cfg.secrets, settings),
-        IkeEngine(right_cfg.connections, right_cfg.secrets, settings),
+        engine_of(conf("192.0.2.1", "192.0.2.2", **left_kw), settings),
+        engine_of(conf("192.0.2.2", "192.0.2.1", **right_kw), settings),
     )
+
+
+def engine_of(text: str, settings: EngineSettings | None = None) -> IkeEngine:
+    """An engine configured from swanctl.conf ``text`` (connections, secrets, pools)."""
+    cfg = parse_swanctl(text)
+    return IkeEngine(cfg.connections, cfg.secrets, settings, pools=cfg.pools)
 
 
 def strip(data: bytes) -> bytes:

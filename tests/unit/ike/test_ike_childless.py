@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ike_pair import LEFT, RIGHT, conf, of_type, opened, pump, sent, strip
+from ike_pair import LEFT, RIGHT, conf, engine_of, of_type, opened, pump, sent, strip
 
 from petrel.config.errors import ConfigError
 from petrel.config.swanctl import parse_swanctl
@@ -23,8 +23,7 @@ def _engine(me: str, peer: str, my_id: str, peer_id: str, policy: str, esp: str)
     )
     extra = f"childless = {policy}"
     text = conf(me, peer, my_id, peer_id, local_ts, remote_ts, esp=esp, extra=extra)
-    cfg = parse_swanctl(text)
-    return IkeEngine(cfg.connections, cfg.secrets)
+    return engine_of(text)
 
 
 ENDS = ("192.0.2.1", "192.0.2.2", "left", "right", "0.0.0.0/0", "0.0.0.0/0")

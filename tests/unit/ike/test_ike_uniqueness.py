@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from ike_pair import LEFT, RIGHT, conf, of_type, pump, rewrite, strip
+from ike_pair import LEFT, RIGHT, conf, engine_of, of_type, pump, rewrite, strip
 
-from petrel.config.swanctl import parse_swanctl
 from petrel.ike import events as ev
 from petrel.ike.engine import IkeEngine
 from petrel.ike.sa import IkeState
@@ -25,15 +24,13 @@ def gateway(policy: str) -> IkeEngine:
         "0.0.0.0/0",
         extra=f"unique = {policy}",
     )
-    cfg = parse_swanctl(text)
-    return IkeEngine(cfg.connections, cfg.secrets)
+    return engine_of(text)
 
 
 def client() -> IkeEngine:
-    cfg = parse_swanctl(
+    return engine_of(
         conf("192.0.2.1", "192.0.2.2", "left", "right", "198.51.100.1/32", "203.0.113.1/32")
     )
-    return IkeEngine(cfg.connections, cfg.secrets)
 
 
 def connect(left: IkeEngine, right: IkeEngine, now: float, initial_contact: bool) -> None:

@@ -11,9 +11,8 @@ from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ike_pair import LEFT, RIGHT, conf, opened, pump, rewrite, strip
+from ike_pair import LEFT, RIGHT, conf, engine_of, opened, pump, rewrite, strip
 
-from petrel.config.swanctl import parse_swanctl
 from petrel.ike.engine import IkeEngine
 from petrel.ike.sa import IkeSa
 from petrel.wire.payloads import CP, ConfigAttribute, Notify, Payload, TrafficSelector, TSi
@@ -34,15 +33,13 @@ def gateway(pool: str = POOL) -> IkeEngine:
     text = conf(
         "192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "dynamic", extra="pools = p"
     )
-    cfg = parse_swanctl(text + pool)
-    return IkeEngine(cfg.connections, cfg.secrets, pools=cfg.pools)
+    return engine_of(text + pool)
 
 
 def client() -> IkeEngine:
-    cfg = parse_swanctl(
+    return engine_of(
         conf("192.0.2.1", "192.0.2.2", "left", "right", "198.51.100.1/32", "203.0.113.1/32")
     )
-    return IkeEngine(cfg.connections, cfg.secrets)
 
 
 def _sa(engine: IkeEngine) -> IkeSa:
@@ -130,10 +127,9 @@ def test_an_exhausted_pool_answers_internal_address_failure_without_a_child() ->
 
 
 def test_without_pools_the_request_is_not_answered_with_an_address() -> None:
-    cfg = parse_swanctl(
+    right = engine_of(
         conf("192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "0.0.0.0/0")
     )
-    right = IkeEngine(cfg.connections, cfg.secrets)
     answer = connect(client(), right)
     assert not [p for p in answer if isinstance(p, CP)]
     assert right.child_sas()  # an ordinary Child SA for the selectors asked
@@ -164,8 +160,7 @@ def vip_client(vips: str = "0.0.0.0") -> IkeEngine:
         "203.0.113.1/32",
         extra=f"vips = {vips}",
     )
-    cfg = parse_swanctl(text)
-    return IkeEngine(cfg.connections, cfg.secrets)
+    return engine_of(text)
 
 
 def test_rfc7296_2_19_petrel_client_asks_gets_and_uses_its_virtual_ip() -> None:
@@ -200,10 +195,9 @@ def test_rfc7296_2_19_petrel_client_asks_gets_and_uses_its_virtual_ip() -> None:
 
 
 def test_no_virtual_ip_in_the_answer_ends_the_ike_sa() -> None:
-    cfg = parse_swanctl(
+    right = engine_of(
         conf("192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "0.0.0.0/0")
-    )
-    right = IkeEngine(cfg.connections, cfg.secrets)  # no pools: answers without a CP
+    )  # no pools: answers without a CP
     left = vip_client()
     left.initiate("c", "net", LEFT, RIGHT, 0.0)
     pump(left, right)
@@ -226,8 +220,7 @@ def test_ipv6_virtual_ip_with_its_prefix_length() -> None:
     text = conf(
         "192.0.2.2", "192.0.2.1", "right", "left", "203.0.113.1/32", "dynamic", extra="pools = p6"
     )
-    cfg = parse_swanctl(text + POOL6)
-    right = IkeEngine(cfg.connections, cfg.secrets, pools=cfg.pools)
+    right = engine_of(text + POOL6)
     left = client()
     ask = CP(CfgType.CFG_REQUEST, (ConfigAttribute(CfgAttr.INTERNAL_IP6_ADDRESS),))
     (answer,) = edited_auth(left, right, lambda p: [ask, *p])
