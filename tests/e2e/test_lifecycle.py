@@ -150,36 +150,38 @@ def test_trap_policy_first_packet_arrives(lab: Lab) -> None:
     assert len(child_spis(petrel)) == 1
 
 
-@pytest.mark.parametrize("direction", ["petrel->strongswan", "strongswan->petrel"])
-def test_large_ike_auth_is_fragmented(lab: Lab, direction: str) -> None:
-    """79 traffic selectors (as for many subnets) make IKE_AUTH bigger than the 576-octet
-    fragment size, in both its request and its response."""
-    left_ts = ",".join(f"198.51.100.{i}/32" for i in range(1, 80))
+MANY_TS = ",".join(f"198.51.100.{i}/32" for i in range(1, 80))
+
+
+def many_selectors_pair(lab: Lab, direction: str) -> tuple[PetrelPeer, StrongSwan]:
+    """Petrel and strongSwan, both with a 576-octet fragment size, left's side of the tunnel
+    79 /32 selectors (as for many subnets): IKE_AUTH and CREATE_CHILD_SA need fragments."""
     extra = "fragment_size = 576"
     for i in range(2, 80):
         run_in(lab.left.ns, ["ip", "addr", "add", f"198.51.100.{i}/32", "dev", "lo"])
     encap = ["encap = yes"] if direction.startswith("petrel") else []
     l_conf, _ = strongswan_pair_confs(lab, conn_extra=encap)
     _, r_conf = strongswan_pair_confs(lab)
-    l_conf = l_conf.replace("local_ts = 198.51.100.1/32", f"local_ts = {left_ts}")
-    r_conf = r_conf.replace("remote_ts = 198.51.100.1/32", f"remote_ts = {left_ts}")
-    cap = lab.capture(lab.left.ns, lab.left.ifname, "frag", "udp")
+    l_conf = l_conf.replace("local_ts = 198.51.100.1/32", f"local_ts = {MANY_TS}")
+    r_conf = r_conf.replace("remote_ts = 198.51.100.1/32", f"remote_ts = {MANY_TS}")
     if direction.startswith("petrel"):
         swan = StrongSwan(lab, lab.right.ns, "right", r_conf, f"  {extra}").start()
         swan.load()
         petrel = PetrelPeer(
             lab, lab.left.ns, "left", l_conf, daemon_args=["--fragment-size", "576"]
         ).start()
-        assert petrel.initiate("net"), petrel.log_text()[-3000:]
     else:
         petrel = PetrelPeer(
             lab, lab.right.ns, "right", r_conf, daemon_args=["--fragment-size", "576"]
         ).start()
         swan = StrongSwan(lab, lab.left.ns, "left", l_conf, f"  {extra}").start()
         swan.load()
-        assert swan.initiate("net"), swan.log_text()[-3000:]
-    assert lab.ping(lab.left.ns, "198.51.100.7", "203.0.113.1", count=2) == 2
-    cap.stop()
+    return petrel, swan
+
+
+def fragments_seen(cap) -> dict[str, int]:
+    """SKF messages (RFC 7383) in a capture of left's link, requests and responses; each
+    datagram within the 576-octet fragment size."""
     skf = {"request": 0, "response": 0}
     for frame in cap.frames():
         udp = dpkt.ethernet.Ethernet(frame).data.data
@@ -191,6 +193,45 @@ def test_large_ike_auth_is_fragmented(lab: Lab, direction: str) -> None:
         if len(payload) >= 28 and payload[16] == 53:  # Next Payload = SKF
             skf["response" if payload[19] & 0x20 else "request"] += 1
             assert len(udp.data) <= 576 - 28
+    return skf
+
+
+@pytest.mark.parametrize("direction", ["petrel->strongswan", "strongswan->petrel"])
+def test_large_ike_auth_is_fragmented(lab: Lab, direction: str) -> None:
+    """IKE_AUTH bigger than the fragment size, in both its request and its response."""
+    cap = lab.capture(lab.left.ns, lab.left.ifname, "frag", "udp")
+    petrel, swan = many_selectors_pair(lab, direction)
+    initiator = petrel if direction.startswith("petrel") else swan
+    assert initiator.initiate("net"), logs(petrel, swan)
+    assert lab.ping(lab.left.ns, "198.51.100.7", "203.0.113.1", count=2) == 2
+    cap.stop()
+    skf = fragments_seen(cap)
+    assert skf["request"] >= 2 and skf["response"] >= 2, skf
+
+
+@pytest.mark.parametrize("rekeyed_by", ["strongswan", "petrel"])
+def test_fragmentation_survives_an_ike_rekey(lab: Lab, rekeyed_by: str) -> None:
+    """Fragmentation is agreed in IKE_SA_INIT, once per IKE SA lineage: after either side
+    rekeys the IKE SA, a Child SA rekey too big for one datagram is still fragmented both
+    ways, and Petrel reassembles strongSwan's fragments on the new IKE SA."""
+    petrel, swan = many_selectors_pair(lab, "strongswan->petrel")
+    assert swan.initiate("net"), logs(petrel, swan)
+    first = ike_sas(petrel)[0]["initiator-spi"]
+    if rekeyed_by == "strongswan":
+        swan.swanctl("--rekey", "--ike", "c")
+    else:
+        assert petrel.cli("rekey", "--ike", "c").returncode == 0
+    assert wait_for(
+        lambda: [sa["initiator-spi"] for sa in ike_sas(petrel)] not in ([], [first]), 15
+    ), logs(petrel, swan)
+    assert wait_for(lambda: len(ike_sas(petrel)) == 1, 10), logs(petrel, swan)
+    before = child_spis(petrel)
+    cap = lab.capture(lab.left.ns, lab.left.ifname, "frag-rekey", "udp")
+    assert "rekey completed successfully" in swan.swanctl("--rekey", "--child", "net").stdout
+    assert wait_for(lambda: child_spis(petrel) not in ([], before), 15), logs(petrel, swan)
+    assert lab.ping(lab.left.ns, "198.51.100.7", "203.0.113.1", count=2) == 2
+    cap.stop()
+    skf = fragments_seen(cap)
     assert skf["request"] >= 2 and skf["response"] >= 2, skf
 
 

@@ -5,7 +5,8 @@ its namespace gains 192.0.2.3 and loses 192.0.2.1.  charon notices, sends UPDATE
 from the new address, and Petrel moves the IKE SA and the Child SA there: the same Child SA
 carries pings again (charon rekeys it: its kernel-libipsec cannot move an
 installed SA), and what charon parsed shows MOBIKE agreed in IKE_AUTH and
-Petrel's NAT detection answer to the update.
+Petrel's NAT detection answer to the update.  MOBIKE is agreed once per IKE SA lineage, so
+the move works as well after either side has rekeyed the IKE SA.
 """
 
 from __future__ import annotations
@@ -29,15 +30,28 @@ def pings(lab: Lab) -> int:
     return lab.ping(lab.left.ns, lab.left.inner4, lab.right.inner4)
 
 
-def test_client_moves_to_a_new_address() -> None:
+def ike_spis(petrel: PetrelPeer) -> list[tuple[object, object]]:
+    return [(sa["initiator-spi"], sa["responder-spi"]) for sa in petrel_sas(petrel)]
+
+
+@pytest.mark.parametrize("rekeyed_by", [None, "strongswan", "petrel"])
+def test_client_moves_to_a_new_address(rekeyed_by: str | None) -> None:
     with Lab() as lab:
         swan, petrel = start_pair(lab, "strongswan->petrel")
         assert isinstance(swan, StrongSwan) and isinstance(petrel, PetrelPeer)
         assert swan.initiate("net"), logs(swan, petrel)
         assert pings(lab) == 3, logs(swan, petrel)
-        (before,) = petrel_sas(petrel)
         (auth,) = swan.parsed("IKE_AUTH", "response")
         assert "N(MOBIKE_SUP)" in auth.split(), auth
+        if rekeyed_by is not None:
+            first = ike_spis(petrel)
+            if rekeyed_by == "strongswan":
+                swan.swanctl("--rekey", "--ike", "c")
+            else:
+                assert petrel.cli("rekey", "--ike", "c").returncode == 0
+            rekeyed = lambda: len(spis := ike_spis(petrel)) == 1 and spis != first  # noqa: E731
+            assert wait_for(rekeyed, 15), logs(swan, petrel)
+        (before,) = petrel_sas(petrel)
 
         host = lab.left
         # Keep the new (secondary) address when the primary one goes.

@@ -448,9 +448,9 @@ class UserspaceDataplane:
     def receive_esp(
         self, data: bytes | memoryview, now: float, source: Address | None = None
     ) -> None:
-        """One ESP packet in.  ``source`` is the outer sender for UDP-encapsulated ESP: when
-        an authentic packet comes from a new NAT mapping, the SA follows it (RFC 3948 §2.3,
-        as a kernel's XFRM mapping event would)."""
+        """One ESP packet in.  ``source`` is the outer sender for UDP-encapsulated ESP: an
+        authentic packet from elsewhere is reported through ``on_peer_moved`` (RFC 3948
+        §2.3, as a kernel's XFRM mapping event would)."""
         if len(data) < 8:
             self.drops.drop("ESP packet too short", now)
             return
@@ -463,18 +463,11 @@ class UserspaceDataplane:
         if result is None:
             self.counts["inbound_esp_dropped"] += 1
             return
-        if source is not None and child.encap and source != child.remote:
-            log.info(
-                "ESP SA %08x: peer moved from %s:%d to %s:%d (NAT mapping changed)",
-                child.inbound.spi,
-                *child.remote,
-                *source,
-            )
-            for other in self.children.values():
-                if other.ike_id == child.ike_id:
-                    other.remote = source
-            if self.on_peer_moved is not None:
-                self.on_peer_moved(child.ike_id, source)
+        moved = source is not None and child.encap and source != child.remote
+        if moved and self.on_peer_moved is not None:
+            # Perhaps a new NAT mapping: the IKE engine decides whether its SAs follow
+            # (RFC 7296 §2.23), and if so moves them all through update_addresses().
+            self.on_peer_moved(child.ike_id, source)
         if not child.sending and child.event.outbound_active is False:
             # The peer already sends on the new SA: it has it installed, so may we (§2.8).
             self.activate(child.event.child_id)

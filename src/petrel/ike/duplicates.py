@@ -9,6 +9,7 @@ import logging
 from ..crypto.errors import CryptoError
 from ..wire.errors import DecodeError
 from ..wire.payloads import SK, SKF, Message
+from . import events as ev
 from .fragment import open_fragment
 from .protect import open_protected
 from .sa import IkeSa
@@ -18,10 +19,16 @@ log = logging.getLogger("petrel.ike")
 
 
 def answer_retransmitted_request(
-    ctx: IkeServices, sa: IkeSa, data: bytes, message: Message
+    ctx: IkeServices,
+    sa: IkeSa,
+    data: bytes,
+    message: Message,
+    local: ev.Address,
+    remote: ev.Address,
 ) -> None:
     """Resend our cached response to the request ``message`` (the one before the expected
-    message ID).  Logged at level 2 only: replayed requests must not flood the default log."""
+    message ID), to where it came from this time (RFC 7296 §2.11).  Logged at level 2 only:
+    replayed requests must not flood the default log."""
     cached = sa.last_response
     if (
         cached is None
@@ -34,7 +41,8 @@ def answer_retransmitted_request(
         sa.ike_id,
         message.header.message_id,
     )
-    ctx.send(sa, cached[1])
+    for datagram in cached[1]:
+        ctx.send_to(datagram, local, remote)
 
 
 def _authentic(ctx: IkeServices, sa: IkeSa, data: bytes, message: Message) -> bool:

@@ -245,12 +245,19 @@ class IkeEngine:
             self.create_child(sa.ike_id, key.child_name, now)
 
     def peer_moved(self, ike_id: int, remote: ev.Address, now: float) -> None:
-        """Authentic UDP-encapsulated ESP came from a new NAT mapping: send IKE there too."""
-        sa = self._ctx.sas.get(ike_id)
-        if sa is not None and sa.encap and remote != sa.remote:
-            log.info("IKE SA %d: peer's NAT mapping moved to %s:%d", ike_id, *remote)
-            sa.remote = remote
-            sa.last_peer_activity = max(sa.last_peer_activity, now)
+        """Authentic UDP-encapsulated ESP came from ``remote``, not the peer's known address:
+        a new NAT mapping, which the IKE SA and its Child SAs follow when §2.23 lets us (see
+        :meth:`IkeServices.follows_peer`; MOBIKE or not, as charon follows XFRM's mapping
+        events).  Otherwise nothing changes, silently: this is called per such packet."""
+        ctx = self._ctx
+        sa = ctx.sas.get(ike_id)
+        if sa is None or remote == sa.remote or not ctx.follows_peer(sa):
+            return
+        log.info(
+            "IKE SA %d: peer's NAT mapping moved from %s:%d to %s:%d", ike_id, *sa.remote, *remote
+        )
+        ctx.move(sa, sa.local, remote)
+        sa.last_peer_activity = max(sa.last_peer_activity, now)
 
     def peer_activity(self, ike_id: int, now: float) -> None:
         """The host saw authentic ESP for this IKE SA's children: no DPD needed yet."""
@@ -313,6 +320,7 @@ class IkeEngine:
             connection=conn,
             initial_child=child_name,
             nat_fake=conn.encap,
+            original_initiator=True,
         )
         sa.attempt = attempt
         sa.reauth_of = reauth_of
@@ -492,7 +500,7 @@ class IkeEngine:
             ctx.drops.drop("retransmitted request awaiting a CRL fetch", now)
             return
         if header.message_id == sa.expected_peer_id - 1 and sa.last_response is not None:
-            answer_retransmitted_request(ctx, sa, data, message)
+            answer_retransmitted_request(ctx, sa, data, message, local, remote)
             return
         if header.message_id != sa.expected_peer_id:
             ctx.drops.drop(
@@ -514,12 +522,14 @@ class IkeEngine:
             return
         except DecodeError as exc:
             ctx.drops.drop("malformed protected payloads", now, exc.detail)
+            sa.request_path = (local, remote)
             ctx.respond(sa, header, [error_notify(exc)])
             sa.expected_peer_id += 1
             return
         sa.expected_peer_id += 1
         sa.last_peer_activity = now
-        ctx.follow_peer(sa, local, remote)
+        sa.request_path = (local, remote)
+        ctx.follow_peer(sa, local, remote, force=sa.established_at is None)
         exchange = header.exchange
         responder: Responder
         if exchange == ExchangeType.IKE_AUTH and sa.state is IkeState.INIT_DONE:

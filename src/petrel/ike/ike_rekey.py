@@ -214,8 +214,7 @@ def ike_sa_from_rekey(
         ke_group=int(alg.ke or 0),
         algorithms=alg,
     )
-    new.local_id, new.remote_id = old.local_id, old.remote_id
-    new.nat_local, new.nat_remote, new.nat_fake = old.nat_local, old.nat_remote, old.nat_fake
+    inherit(old, new)
     new.established_at = now
     new.last_peer_activity = now
     seed = rekey_skeyseed(old.algorithms.prf, old.keys.sk_d, shared, ni, nr)
@@ -235,6 +234,17 @@ def ike_sa_from_rekey(
         spi_r.hex(),
     )
     return new
+
+
+def inherit(old: IkeSa, new: IkeSa) -> None:
+    """What a rekeyed IKE SA keeps (as charon's inherit_pre): identities, NAT state, who
+    first initiated, and the extensions negotiated once for the lineage (RFC 7383
+    fragmentation, RFC 4555 MOBIKE, RFC 6023 childless support)."""
+    new.local_id, new.remote_id = old.local_id, old.remote_id
+    new.nat_local, new.nat_remote, new.nat_fake = old.nat_local, old.nat_remote, old.nat_fake
+    new.original_initiator = old.original_initiator
+    new.fragmentation, new.mobike = old.fragmentation, old.mobike
+    new.peer_childless = old.peer_childless
 
 
 def move_children(old: IkeSa, new: IkeSa) -> None:

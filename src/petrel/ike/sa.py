@@ -123,6 +123,8 @@ class IkeSa:
     nat_local: bool = False
     nat_remote: bool = False
     nat_fake: bool = False
+    original_initiator: bool = False  # we began the first IKE SA of this lineage (kept on rekey)
+    request_path: tuple[Address, Address] | None = None  # (local, remote) of the request answered
     local_id: str = ""
     remote_id: str = ""
     established_at: float | None = None

@@ -224,7 +224,9 @@ class IkeServices:
         header = self.header(sa, int(request.exchange), request.message_id, response=True)
         data = self.protect(sa, header, payloads)
         sa.last_response = (request.message_id, data)
-        self.send(sa, data)
+        local, remote = sa.request_path or (sa.local, sa.remote)
+        for datagram in data:  # §2.11: to where the request came from, followed or not
+            self.send_to(datagram, local, remote)
 
     # ---------------------------------------------------------------- requests and tasks
 
@@ -474,14 +476,35 @@ class IkeServices:
         if conn.dpd_delay > 0:
             sa.timers[DPD] = now + conn.dpd_delay
 
-    def follow_peer(self, sa: IkeSa, local: ev.Address, remote: ev.Address) -> None:
-        """Follow the peer to port 4500 or a new NAT mapping (§2.23).  Floating to 4500 alone
-        is no NAT (a MOBIKE peer floats in IKE_AUTH, RFC 4555 §3.3): NAT-D decided that."""
+    def follow_peer(
+        self, sa: IkeSa, local: ev.Address, remote: ev.Address, force: bool = False
+    ) -> None:
+        """An authentic message came from ``remote`` to ``local``: move the IKE SA there when
+        §2.23 says so.  ``force`` (before authentication completes) takes both addresses: the
+        peer floats to port 4500 in IKE_AUTH, which alone is no NAT (NAT-D decided that).
+        Otherwise only the peer's address is followed, and only per :meth:`follows_peer`;
+        with MOBIKE agreed, never (RFC 4555 §3.5: UPDATE_SA_ADDRESSES moves the SA)."""
+        if (local, remote) == (sa.local, sa.remote) or sa.mobike:
+            return
+        if not force:
+            if remote == sa.remote or not self.follows_peer(sa):
+                return
+            local = sa.local
+        self.move(sa, local, remote)
+
+    @staticmethod
+    def follows_peer(sa: IkeSa) -> bool:
+        """§2.23: the host not behind a NAT follows a peer that is behind one to its latest
+        address (a new NAT mapping).  When both are, only a responder does, taking its own NAT
+        for a static one (as charon does); the original initiator never does."""
+        return sa.nat_remote and not (sa.nat_local and sa.original_initiator)
+
+    def move(self, sa: IkeSa, local: ev.Address, remote: ev.Address) -> None:
+        """The IKE SA, and through the event its Child SAs, now use ``local`` ↔ ``remote``."""
         if (local, remote) == (sa.local, sa.remote):
             return
-        if sa.encap or remote[1] == NAT_T_PORT:
-            sa.local, sa.remote = local, remote
-            self.events.append(ev.IkeSaUpdated(sa.ike_id, local, remote, sa.encap))
+        sa.local, sa.remote = local, remote
+        self.events.append(ev.IkeSaUpdated(sa.ike_id, local, remote, sa.encap))
 
     # ---------------------------------------------------------------- identities
 

@@ -166,3 +166,26 @@ def test_rfc4555_3_9_no_nats_allowed_matching_the_packet_moves_the_sa() -> None:
     types = [int(p.notify_type) for p in payloads if isinstance(p, Notify)]
     assert NotifyType.UNEXPECTED_NAT_DETECTED not in types
     assert right_sa.remote == MOVED
+
+
+def test_rfc4555_3_5_with_mobike_other_requests_from_elsewhere_move_nothing() -> None:
+    _, right, left_sa, right_sa, _ = connected()
+    right.take_events()
+    request = next_request(left_sa, ExchangeType.INFORMATIONAL, [])  # a liveness check
+    right.receive(request, RIGHT_NATT, MOVED, 5.0)
+    (reply,) = right.take_datagrams()
+    assert reply.remote == MOVED  # answered where it came from (RFC 7296 §2.11)
+    assert right_sa.remote == LEFT and not of_type(right.take_events(), ev.IkeSaUpdated)
+
+
+def test_mobike_survives_an_ike_rekey_either_side_rekeying() -> None:
+    for rekeying in ("left", "right"):
+        left, right, _, _, _ = connected()
+        engine = left if rekeying == "left" else right
+        assert engine.rekey_ike(_sa(engine).ike_id, 5.0)
+        pump(left, right, 5.0)
+        new_left, new_right = _sa(left), _sa(right)
+        assert new_right.mobike, rekeying
+        request = update_from(new_left, MOVED, RIGHT_NATT)
+        right.receive(request, RIGHT_NATT, MOVED, 6.0)
+        assert new_right.remote == MOVED, rekeying
