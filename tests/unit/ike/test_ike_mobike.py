@@ -189,3 +189,20 @@ def test_mobike_survives_an_ike_rekey_either_side_rekeying() -> None:
         request = update_from(new_left, MOVED, RIGHT_NATT)
         right.receive(request, RIGHT_NATT, MOVED, 6.0)
         assert new_right.remote == MOVED, rekeying
+
+
+def test_rfc4555_3_5_our_outstanding_request_is_retransmitted_to_the_new_address() -> None:
+    """An update crossing a request of ours: its retransmission follows the SA (§3.5)."""
+    _, right, left_sa, _, _ = connected()
+    sa, child = right.child_sas()[0]
+    assert right.rekey_child(sa.ike_id, child.child_id, 5.0)
+    (first,) = right.take_datagrams()
+    assert first.remote == LEFT  # sent before the client moved, and lost
+    right.receive(update_from(left_sa, MOVED, RIGHT_NATT), RIGHT_NATT, MOVED, 5.5)
+    assert [d.remote for d in right.take_datagrams()] == [MOVED]  # the update's answer
+    when = right.next_timer()
+    assert when is not None
+    right.handle_timer(when)
+    again = right.take_datagrams()
+    assert again and {d.remote for d in again} == {MOVED}
+    assert strip(again[0].data)[:28] == strip(first.data)[:28]  # the same request, resent
