@@ -32,6 +32,7 @@ from .ike.engine import NAT_T_PORT, EngineSettings, IkeEngine
 from .policy.connection import Connection, SwanctlConfig
 from .policy.selectors import resolve_dynamic
 from .ratelimit import DropLog
+from .roaming import AddressWatch, roam_where_moved, route_source
 from .savekeys import KeySaver
 from .service.hooks import DaemonHooks
 
@@ -95,6 +96,7 @@ class Daemon:
         # serialises every netlink call.
         self._netlink = ThreadPoolExecutor(1, thread_name_prefix="netlink")
         self.started_at = 0.0
+        self.address_watch = AddressWatch(self._addresses_changed)
         self.host = DaemonHost(self)
         self.hooks = DaemonHooks(self, self.options.config_path, self.options.metrics)
 
@@ -116,6 +118,7 @@ class Daemon:
             self.loop.add_signal_handler(sig, self._stopping.set)
         keepalives = asyncio.ensure_future(self._keepalive_loop())
         poller = asyncio.ensure_future(self._poll_loop())
+        self.address_watch.start()
         self._start_connections()
         log.info("petrel started, %d connection(s) loaded", len(self.config.connections))
         try:
@@ -123,6 +126,7 @@ class Daemon:
         finally:
             keepalives.cancel()
             poller.cancel()
+            await self.address_watch.stop()
             await self._shutdown()
 
     def stop(self) -> None:
@@ -439,7 +443,7 @@ class Daemon:
         if remote is None or self.dataplane is None:
             log.warning("trap for %s/%s needs a concrete remote address", conn_name, child_name)
             return
-        local = _concrete_address(conn.local_addrs) or _route_source(remote)
+        local = _concrete_address(conn.local_addrs) or route_source(remote, self.options.fwmark)
         if self.dataplane.install_trap(
             conn_name,
             child_name,
@@ -447,6 +451,10 @@ class Daemon:
             resolve_dynamic(child.remote_ts, remote),
         ):
             log.info("trap policy installed for %s/%s", conn_name, child_name)
+
+    def _addresses_changed(self) -> None:
+        roam_where_moved(self.engine, self.options.fwmark, self.now())
+        self.flush()
 
     def _on_peer_moved(self, ike_id: int, remote: tuple[str, int]) -> None:
         self.engine.peer_moved(ike_id, remote, self.now())
@@ -491,7 +499,9 @@ class Daemon:
         remote_host = _concrete_address(conn.remote_addrs)
         if remote_host is None:
             raise ValueError(f"connection {conn_name!r} has no concrete remote address")
-        local_host = _concrete_address(conn.local_addrs) or _route_source(remote_host)
+        local_host = _concrete_address(conn.local_addrs) or route_source(
+            remote_host, self.options.fwmark
+        )
         local = (local_host, conn.local_port or self.options.ike_port)
         remote = (remote_host, conn.remote_port or self.options.ike_port)
         ike_id = self.engine.initiate(conn_name, child_name, local, remote, self.now())
@@ -569,14 +579,6 @@ def _concrete_address(specs: Iterable[str]) -> str | None:
         except ValueError:
             continue
     return None
-
-
-def _route_source(remote: str) -> str:
-    """The source address the kernel would use towards ``remote`` (no packet is sent)."""
-    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        probe.connect((remote, 9))
-        return str(probe.getsockname()[0])
 
 
 def _trace_packet(verb: str, src: ev.Address, dst: ev.Address, size: int) -> None:

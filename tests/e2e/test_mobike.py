@@ -68,3 +68,44 @@ def test_client_moves_to_a_new_address(rekeyed_by: str | None) -> None:
         assert after["initiator-spi"] == before["initiator-spi"], logs(swan, petrel)
         assert wait_for(lambda: pings(lab) == 3, 10), logs(swan, petrel)
         assert "peer updated its address to 192.0.2.3:4500 (MOBIKE)" in petrel.log_text()
+
+
+@pytest.mark.parametrize("gateway", ["strongswan", "petrel"])
+def test_petrel_client_roams_and_the_gateway_follows(gateway: str) -> None:
+    """Petrel the MOBIKE initiator: its namespace swaps 192.0.2.1 for 192.0.2.3, Petrel sees
+    the change on rtnetlink, moves its SAs and sends UPDATE_SA_ADDRESSES; the gateway
+    follows (charon rekeys its Child SA: kernel-libipsec cannot move one; Petrel moves it
+    in place), and pings pass again."""
+    with Lab() as lab:
+        # Any local address (as a roaming client has): sockets on the wildcard address.
+        client, server = start_pair(lab, f"petrel->{gateway}", l_extra=["local_addrs = %any"])
+        assert isinstance(client, PetrelPeer)
+        assert client.initiate("net"), logs(client, server)
+        assert pings(lab) == 3, logs(client, server)
+        (before,) = petrel_sas(client)
+        assert before["local-port"] == "4500"  # RFC 4555 §3.3: floated, NAT or not
+        if isinstance(server, StrongSwan):
+            (auth,) = server.parsed("IKE_AUTH", "request")
+            assert "N(MOBIKE_SUP)" in auth.split(), auth
+
+        host = lab.left
+        lab.sysctl(host.ns, f"net.ipv4.conf.{host.ifname}.promote_secondaries", "1")
+        run_in(host.ns, ["ip", "addr", "add", f"{NEW_ADDRESS}/24", "dev", host.ifname])
+        run_in(host.ns, ["ip", "addr", "del", f"{host.outer4}/24", "dev", host.ifname])
+
+        def local_host() -> str:
+            return str(petrel_sas(client)[0]["local-host"])
+
+        assert wait_for(lambda: local_host() == NEW_ADDRESS, 10), logs(client, server)
+        if isinstance(server, StrongSwan):
+            followed = lambda: f"{NEW_ADDRESS}[4500]" in server.list_sas()  # noqa: E731
+        else:
+            assert isinstance(server, PetrelPeer)
+            followed = lambda: remote_host(server) == NEW_ADDRESS  # noqa: E731
+        assert wait_for(followed, 10), logs(client, server)
+        (after,) = petrel_sas(client)
+        assert after["initiator-spi"] == before["initiator-spi"], logs(client, server)
+        assert wait_for(lambda: pings(lab) == 3, 15), logs(client, server)
+        assert "the peer follows us to 192.0.2.3:4500 (MOBIKE)" in client.log_text()
+        if isinstance(server, PetrelPeer):  # moved in place: the same Child SA carries on
+            assert list(after["child-sas"]) == list(before["child-sas"])

@@ -114,14 +114,15 @@ def pump(
     rounds: int = 20,
     drop: Callable[[ev.Datagram], bool] | None = None,
 ) -> list[bytes]:
-    """Deliver datagrams between ``a`` and ``b`` until both are quiet; returns what crossed."""
+    """Deliver datagrams between ``a`` and ``b`` until both are quiet; returns the IKE
+    messages that crossed (without the non-ESP marker of port 4500)."""
     seen: list[bytes] = []
     for _ in range(rounds):
         moved = False
         for src, dst in ((a, b), (b, a)):
             for dgram in src.take_datagrams():
                 moved = True
-                seen.append(dgram.data)
+                seen.append(strip(dgram.data))
                 if drop is not None and drop(dgram):
                     continue
                 dst.receive(strip(dgram.data), dgram.remote, dgram.local, now)

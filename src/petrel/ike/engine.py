@@ -45,6 +45,7 @@ from .informational import InformationalResponder
 from .liveness import check_liveness
 from .negotiation import first_ke_group
 from .retransmit import outstanding_deadlines, retransmit_or_give_up
+from .roaming import roam
 from .sa import ChildSa, ChildState, IkeSa, IkeState
 from .services import NAT_T_PORT, ZERO_SPI, EngineSettings, IkeServices
 from .stray import (
@@ -245,25 +246,23 @@ class IkeEngine:
             self.create_child(sa.ike_id, key.child_name, now)
 
     def peer_moved(self, ike_id: int, remote: ev.Address, now: float) -> None:
-        """Authentic UDP-encapsulated ESP came from ``remote``, not the peer's known address:
-        a new NAT mapping, which the IKE SA and its Child SAs follow when §2.23 lets us (see
-        :meth:`IkeServices.follows_peer`; MOBIKE or not, as charon follows XFRM's mapping
-        events).  Otherwise nothing changes, silently: this is called per such packet."""
-        ctx = self._ctx
-        sa = ctx.sas.get(ike_id)
-        if sa is None or remote == sa.remote or not ctx.follows_peer(sa):
-            return
-        log.info(
-            "IKE SA %d: peer's NAT mapping moved from %s:%d to %s:%d", ike_id, *sa.remote, *remote
-        )
-        ctx.move(sa, sa.local, remote)
-        sa.last_peer_activity = max(sa.last_peer_activity, now)
+        """Authentic UDP-encapsulated ESP came from ``remote``, not the peer's known address
+        (called per such packet): see :meth:`IkeServices.follow_esp`."""
+        sa = self._ctx.sas.get(ike_id)
+        if sa is not None:
+            self._ctx.follow_esp(sa, remote, now)
 
     def peer_activity(self, ike_id: int, now: float) -> None:
         """The host saw authentic ESP for this IKE SA's children: no DPD needed yet."""
         sa = self._ctx.sas.get(ike_id)
         if sa is not None:
             sa.last_peer_activity = max(sa.last_peer_activity, now)
+
+    def roam(self, ike_id: int, address: str, now: float) -> bool:
+        """Our source address towards the peer is now ``address`` (the host saw its
+        addresses or routes change): MOBIKE moves the IKE SA there, :func:`roaming.roam`."""
+        sa = self._ctx.sas.get(ike_id)
+        return sa is not None and roam(self._ctx, sa, address, now)
 
     # ------------------------------------------------------------------ commands
 

@@ -35,6 +35,8 @@ from .config_payload import replied_addresses
 from .ike_delete import delete_ike
 from .mobike import agreed as mobike_agreed
 from .negotiation import proposal_accepted, valid_esp_spi, with_spi, without_ke
+from .roaming import note_answer as note_mobike
+from .roaming import offer as mobike_offer
 from .sa import IkeSa, IkeState
 from .services import IkeServices
 from .task import Notification, Responder, Task
@@ -105,6 +107,7 @@ class IkeAuth(Task):
                 TSi(tuple(s.to_wire() for s in local_ts)),
                 TSr(tuple(s.to_wire() for s in remote_ts)),
             ]
+        payloads += mobike_offer(conn)  # RFC 4555 §4.2.1
         return payloads
 
     def process_response(
@@ -148,6 +151,7 @@ class IkeAuth(Task):
             return False
         sa.remote_id = format_identity(peer)
         log.info("IKE SA %d: '%s' authenticated with %s", sa.ike_id, sa.remote_id, how)
+        note_mobike(sa, conn, notifies)
         if conn.vips:
             sa.local_vips = replied_addresses(payloads)
             if not sa.local_vips:

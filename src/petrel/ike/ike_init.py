@@ -165,10 +165,13 @@ class IkeInit(Task):
         ctx.by_spi[(sa.spi_i, sa.spi_r)] = sa
         check_nat(sa, message, sa.spi_r)
         derive_keys(sa, shared, ctx.random)
-        if sa.encap and sa.local[1] != NAT_T_PORT:
+        # §2.23: to port 4500 when there is a NAT; RFC 4555 §3.3: also when both may do
+        # MOBIKE (the responder did NAT detection), so no later move needs a port change.
+        natt = NotifyType.NAT_DETECTION_SOURCE_IP in notifies
+        if (sa.encap or (conn.mobike and natt)) and sa.local[1] != NAT_T_PORT:
             sa.local = (sa.local[0], NAT_T_PORT)
             sa.remote = (sa.remote[0], NAT_T_PORT)
-            ctx.events.append(ev.IkeSaUpdated(sa.ike_id, sa.local, sa.remote, True))
+            ctx.events.append(ev.IkeSaUpdated(sa.ike_id, sa.local, sa.remote, sa.encap))
         log.info(
             "IKE SA %d: IKE_SA_INIT done, %s%s",
             sa.ike_id,

@@ -9,7 +9,7 @@ answered with ours for that path, and a COOKIE2 is echoed (§3.9).  Addresses th
 (ADDITIONAL_IP*_ADDRESS, NO_ADDITIONAL_ADDRESSES) are accepted and not used: the responder
 never picks the path.  An update carrying NO_NATS_ALLOWED whose addresses and ports differ
 from the packet's is refused with UNEXPECTED_NAT_DETECTED, NAT detection not redone (§3.9).
-Petrel does not initiate MOBIKE (it does not roam).
+Roaming ourselves, as the initiator, is :mod:`petrel.ike.roaming`.
 """
 
 from __future__ import annotations

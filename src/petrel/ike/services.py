@@ -483,7 +483,7 @@ class IkeServices:
         §2.23 says so.  ``force`` (before authentication completes) takes both addresses: the
         peer floats to port 4500 in IKE_AUTH, which alone is no NAT (NAT-D decided that).
         Otherwise only the peer's address is followed, and only per :meth:`follows_peer`;
-        with MOBIKE agreed, never (RFC 4555 §3.5: UPDATE_SA_ADDRESSES moves the SA)."""
+        with MOBIKE agreed, never (RFC 4555 §3.8: UPDATE_SA_ADDRESSES moves the SA)."""
         if (local, remote) == (sa.local, sa.remote) or sa.mobike:
             return
         if not force:
@@ -491,6 +491,17 @@ class IkeServices:
                 return
             local = sa.local
         self.move(sa, local, remote)
+
+    def follow_esp(self, sa: IkeSa, remote: ev.Address, now: float) -> None:
+        """Authentic UDP-encapsulated ESP came from ``remote``: a new NAT mapping, which the
+        IKE SA and its Child SAs follow per :meth:`follows_peer`, MOBIKE or not (RFC 4555
+        §3.8 allows it for ESP; charon follows XFRM's mapping events so).  Otherwise
+        nothing changes, silently: this is called per such packet."""
+        if remote == sa.remote or not self.follows_peer(sa):
+            return
+        log.info("IKE SA %d: peer's NAT mapping moved to %s:%d", sa.ike_id, *remote)
+        self.move(sa, sa.local, remote)
+        sa.last_peer_activity = max(sa.last_peer_activity, now)
 
     @staticmethod
     def follows_peer(sa: IkeSa) -> bool:

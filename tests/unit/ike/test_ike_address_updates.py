@@ -2,7 +2,7 @@
 engines in memory; left sits behind a NAT box in the NAT cases.
 
 Only the host that is not behind a NAT follows the peer's latest address, and only a peer
-that is behind one; with MOBIKE only UPDATE_SA_ADDRESSES moves an SA (RFC 4555 §3.5), though
+that is behind one; with MOBIKE only UPDATE_SA_ADDRESSES moves an SA (RFC 4555 §3.8), though
 ESP from a new NAT mapping still does (as charon follows the kernel's mapping events).
 Whether followed or not, a request is answered where it came from (§2.11).
 """
@@ -48,8 +48,10 @@ def nat_pump(left: IkeEngine, right: IkeEngine, nat: NatBox, now: float = 0.0) -
             return
 
 
-def behind_nat(extra: str = "") -> tuple[IkeEngine, IkeEngine, IkeSa, IkeSa, NatBox]:
-    """Left (behind the NAT) initiated to right; NAT detected on both sides, both on 4500."""
+def behind_nat(mobike: bool = False) -> tuple[IkeEngine, IkeEngine, IkeSa, IkeSa, NatBox]:
+    """Left (behind the NAT) initiated to right; NAT detected on both sides, both on 4500;
+    MOBIKE agreed only when asked for."""
+    extra = "" if mobike else "mobike = no"
     left = engine_of(
         conf(LEFT[0], RIGHT[0], "left", "right", "198.51.100.1/32", "203.0.113.1/32", extra=extra)
     )
@@ -62,6 +64,7 @@ def behind_nat(extra: str = "") -> tuple[IkeEngine, IkeEngine, IkeSa, IkeSa, Nat
     (left_sa,), (right_sa,) = left.ike_sas(), right.ike_sas()
     assert left_sa.nat_local and right_sa.nat_remote
     assert right_sa.remote == nat.outside((LEFT[0], 4500))
+    assert left_sa.mobike == right_sa.mobike == mobike
     left.take_events()
     right.take_events()
     return left, right, left_sa, right_sa, nat
@@ -97,7 +100,8 @@ def test_rfc7296_2_23_a_host_behind_nat_does_not_follow_the_gateway() -> None:
 
 
 def _plain_pair() -> tuple[IkeEngine, IkeEngine, IkeSa, IkeSa]:
-    left, right, _, _ = established()
+    """No NAT and no MOBIKE: the IKE SA stays on port 500."""
+    left, right, _, _ = established(left_kw={"extra": "mobike = no"})
     (left_sa,), (right_sa,) = left.ike_sas(), right.ike_sas()
     return left, right, left_sa, right_sa
 
@@ -107,7 +111,7 @@ def test_rfc7296_2_23_without_nat_a_new_source_is_answered_but_not_followed() ->
         _, right, left_sa, right_sa = _plain_pair()
         right.receive(liveness(left_sa), RIGHT, elsewhere, 5.0)
         assert answered_to(right) == [elsewhere], elsewhere
-        assert right_sa.remote == LEFT and not moves(right), elsewhere
+        assert (right_sa.local, right_sa.remote) == (RIGHT, LEFT) and not moves(right), elsewhere
 
 
 def test_rfc7296_2_11_a_retransmitted_request_is_answered_where_it_came_from() -> None:
@@ -147,11 +151,20 @@ def _first_child(engine: IkeEngine) -> tuple[int, int]:
 
 
 def test_esp_from_a_new_nat_mapping_moves_the_sa_of_a_peer_behind_nat() -> None:
-    _, right, _, right_sa, _ = behind_nat()
-    right.peer_moved(right_sa.ike_id, NEW_MAPPING, 5.0)
-    assert right_sa.remote == NEW_MAPPING
-    (moved,) = moves(right)
-    assert (moved.remote, moved.encap) == (NEW_MAPPING, True)
+    for mobike in (False, True):  # RFC 4555 §3.8: ESP may move it under MOBIKE too
+        _, right, _, right_sa, _ = behind_nat(mobike)
+        right.peer_moved(right_sa.ike_id, NEW_MAPPING, 5.0)
+        assert right_sa.remote == NEW_MAPPING
+        (moved,) = moves(right)
+        assert (moved.remote, moved.encap) == (NEW_MAPPING, True)
+
+
+def test_rfc4555_3_8_with_mobike_ike_from_a_new_mapping_moves_nothing() -> None:
+    _, right, left_sa, right_sa, _ = behind_nat(mobike=True)
+    before = right_sa.remote
+    right.receive(liveness(left_sa), RIGHT_NATT, NEW_MAPPING, 5.0)
+    assert answered_to(right) == [NEW_MAPPING]
+    assert right_sa.remote == before and not moves(right)
 
 
 def test_esp_from_elsewhere_moves_nothing_without_nat_or_behind_it() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from ike_pair import conf
+from ike_pair import conf, strip
 
 from petrel.config.swanctl import parse_swanctl
 from petrel.ike import events as ev
@@ -42,7 +42,7 @@ def _engines(esp: str = "aes256gcm16") -> tuple[IkeEngine, IkeEngine]:
 
 def _deliver(dst: IkeEngine, src: IkeEngine, now: float) -> None:
     for d in src.take_datagrams():
-        dst.receive(d.data, d.remote, d.local, now)
+        dst.receive(strip(d.data), d.remote, d.local, now)
 
 
 def _established() -> tuple[IkeEngine, IkeEngine]:
@@ -60,6 +60,7 @@ def _established() -> tuple[IkeEngine, IkeEngine]:
 def _reseal(data: bytes, receiver: IkeEngine, edit) -> bytes:
     """``data`` (one SK message to ``receiver``) with its inner payloads edited, sealed again
     with the keys of the receiver's IKE SA, so that it still authenticates."""
+    data = strip(data)
     message = decode_message(data)
     header = message.header
     (sa,) = [s for s in receiver.ike_sas() if (s.spi_i, s.spi_r) == (header.spi_i, header.spi_r)]
@@ -115,7 +116,7 @@ def test_reserved_child_spi_is_refused(side: str, spi: int) -> None:
         right.receive(data, request.remote, request.local, 1.0)
         announced = right.take_events()
     else:
-        right.receive(request.data, request.remote, request.local, 1.0)
+        right.receive(strip(request.data), request.remote, request.local, 1.0)
         (response,) = right.take_datagrams()
         data = _reseal(response.data, left, lambda p: _with_spi(p, low))
         left.receive(data, response.remote, response.local, 1.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ike_pair import LEFT, RIGHT, engines, next_request, of_type, opened, pump, rewrite, strip
+from ike_pair import LEFT, RIGHT, engines, next_request, of_type, opened, pump, strip
 
 from petrel.crypto.nat import nat_detection_hash
 from petrel.ike import events as ev
@@ -25,23 +25,20 @@ def _sa(engine: IkeEngine) -> IkeSa:
 def connected(
     client_asks: bool = True, right_kw: dict | None = None
 ) -> tuple[IkeEngine, IkeEngine, IkeSa, IkeSa, list[Payload]]:
-    """Left initiates; its IKE_AUTH request gets N(MOBIKE_SUPPORTED) when ``client_asks`` (a
-    MOBIKE client's, as charon sends it); returns the engines, their SAs and right's answer."""
-    left, right = engines(right_kw=right_kw)
+    """Left initiates, offering MOBIKE when ``client_asks`` (``mobike = yes``, the default);
+    its IKE_AUTH is delivered as if on port 500.  Returns the engines, their SAs and right's
+    answer."""
+    left, right = engines(None if client_asks else {"extra": "mobike = no"}, right_kw)
     left.initiate("c", "net", LEFT, RIGHT, 0.0)
     for src, dst in ((left, right), (right, left)):  # IKE_SA_INIT there and back
         for d in src.take_datagrams():
             dst.receive(strip(d.data), d.remote, d.local, 0.0)
     left_sa, right_sa = _sa(left), _sa(right)
     (auth,) = [strip(d.data) for d in left.take_datagrams()]
-    if client_asks:
-        auth = rewrite(
-            left_sa, right_sa, auth, lambda p: [*p[:-1], Notify(NotifyType.MOBIKE_SUPPORTED), p[-1]]
-        )
     right.receive(auth, RIGHT, LEFT, 0.0)
     (answer,) = [strip(d.data) for d in right.take_datagrams()]
     _, payloads = opened(left_sa, answer)
-    left.receive(answer, LEFT, RIGHT, 0.0)
+    left.receive(answer, left_sa.local, left_sa.remote, 0.0)
     pump(left, right)
     return left, right, left_sa, right_sa, list(payloads)
 
