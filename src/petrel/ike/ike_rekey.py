@@ -17,6 +17,7 @@ from . import events as ev
 from .ike_delete import delete_ike
 from .keys import key_ike_sa
 from .negotiation import algorithms_of, offers_group, proposal_accepted, select_proposal, with_spi
+from .roaming import carry_update
 from .sa import IkeSa, IkeState
 from .services import IkeServices
 from .task import Responder, Task
@@ -127,6 +128,7 @@ class IkeRekey(Task):
         )
         sa.our_ike_rekey = new.ike_id
         settle_ike_rekey(ctx, sa, now)
+        ctx.kick(new, now)  # a carried address update (roaming.carry_update)
         return False
 
 
@@ -179,6 +181,9 @@ class IkeRekeyResponder(Responder):
         return [SA((reply,)), Nonce(nr), KE(int(alg.ke), public)]
 
     def complete(self, ctx: IkeServices, sa: IkeSa, now: float) -> None:
+        new = ctx.sas.get(sa.peer_ike_rekey) if self.accepted and sa.peer_ike_rekey else None
+        if new is not None:
+            ctx.kick(new, now)  # the peer has our answer: a carried address update may go
         if self.accepted and sa.our_ike_rekey is not None:
             settle_ike_rekey(ctx, sa, now)
 
@@ -215,6 +220,7 @@ def ike_sa_from_rekey(
         algorithms=alg,
     )
     inherit(old, new)
+    carry_update(old, new)
     new.established_at = now
     new.last_peer_activity = now
     seed = rekey_skeyseed(old.algorithms.prf, old.keys.sk_d, shared, ni, nr)

@@ -70,6 +70,19 @@ def roam(ctx: IkeServices, sa: IkeSa, address: str, now: float) -> bool:
     return True
 
 
+def carry_update(old: IkeSa, new: IkeSa) -> None:
+    """``old`` was rekeyed into ``new`` while an address update was queued or outstanding on
+    it: the peer may have made its new IKE SA from the old addresses, so ``new`` owes the
+    update too (queued; the rekey's side kicks it once the peer knows ``new``).  An extra
+    update is harmless (§3.8)."""
+    outstanding = old.outstanding.task if old.outstanding is not None else None
+    pending = isinstance(outstanding, AddressUpdate) or any(
+        isinstance(task, AddressUpdate) for task in old.tasks
+    )
+    if pending and new.mobike and new.original_initiator:
+        new.tasks.append(AddressUpdate())
+
+
 class AddressUpdate(Task):
     """INFORMATIONAL { N(UPDATE_SA_ADDRESSES), N(NAT_DETECTION_*), N(COOKIE2) } (§3.5)."""
 

@@ -152,3 +152,21 @@ def test_an_outstanding_request_is_retransmitted_from_the_new_address() -> None:
     (again,) = left.take_datagrams()
     assert (again.local, again.remote) == (NEW_NATT, RIGHT_NATT)
     assert strip(again.data) == strip(lost.data)
+
+
+def test_roaming_during_an_ike_rekey_reaches_the_new_ike_sa() -> None:
+    """The update waits behind our IKE rekey; the peer's new IKE SA was made from its old
+    one's addresses, so it must hear of the move too (either side rekeying)."""
+    for rekeying in ("left", "right"):
+        left, right, left_sa, right_sa = up()
+        engine = left if rekeying == "left" else right
+        assert engine.rekey_ike(engine.ike_sas()[0].ike_id, 5.0)
+        assert left.roam(left_sa.ike_id, NEW, 5.1)
+        for _ in range(10):
+            for d in left.take_datagrams():
+                right.receive(strip(d.data), d.remote, d.local, 6.0)
+            for d in right.take_datagrams():
+                left.receive(strip(d.data), d.remote, d.local, 6.0)
+        (new_left,), (new_right,) = left.ike_sas(), right.ike_sas()
+        assert new_left.local == NEW_NATT, rekeying
+        assert new_right.remote == NEW_NATT, rekeying
