@@ -39,7 +39,9 @@ def outage(lab: Lab, seconds: float) -> float | None:
 @pytest.mark.parametrize("pair", ["strongswan->petrel", "petrel->strongswan"])
 def test_sa_follows_a_new_nat_mapping(nat_lab: Lab, pair: str) -> None:
     """strongSwan behind the NAT (Petrel follows its authentic ESP at once), and Petrel behind
-    the NAT (strongSwan follows Petrel's next IKE message: its liveness check)."""
+    the NAT (MOBIKE is agreed, so strongSwan does not follow IKE messages by themselves:
+    Petrel's liveness check carries NAT detection, shows the new mapping, and Petrel sends
+    UPDATE_SA_ADDRESSES, RFC 4555 §3.8)."""
     lab = nat_lab
     l_extra = ["dpd_delay = 10s"] if pair.startswith("petrel") else []
     left, right = start_pair(lab, pair, l_extra=l_extra)
@@ -63,3 +65,5 @@ def test_sa_follows_a_new_nat_mapping(nat_lab: Lab, pair: str) -> None:
         assert after["remote-port"] != before["remote-port"]
         assert 30000 <= int(after["remote-port"]) <= 39999
     assert lab.ping(lab.right.ns, lab.right.inner4, lab.left.inner4, count=2) == 2
+    if petrel is left:
+        assert "our NAT mapping changed, updating the peer (MOBIKE)" in petrel.log_text()

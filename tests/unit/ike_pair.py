@@ -248,3 +248,67 @@ def rewrite(
         major=h.major,
         minor=h.minor,
     )
+
+
+# ---------------------------------------------------------------------- a NAT in front of left
+
+PUBLIC = "192.0.2.100"  # the NAT box's outside address
+
+
+class NatBox:
+    """Left's datagrams leave from PUBLIC:<port>; answers to that mapping reach left."""
+
+    def __init__(self) -> None:
+        self.out: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def outside(self, inside: tuple[str, int]) -> tuple[str, int]:
+        return self.out.setdefault(inside, (PUBLIC, 30000 + len(self.out)))
+
+    def inside(self, outside: tuple[str, int]) -> tuple[str, int]:
+        (found,) = [i for i, o in self.out.items() if o == outside]
+        return found
+
+
+def nat_pump(left: IkeEngine, right: IkeEngine, nat: NatBox, now: float = 0.0) -> None:
+    """Like :func:`pump`, left's datagrams through the NAT box."""
+    for _ in range(20):
+        moved = False
+        for d in left.take_datagrams():
+            moved = True
+            right.receive(strip(d.data), d.remote, nat.outside(d.local), now)
+        for d in right.take_datagrams():
+            moved = True
+            left.receive(strip(d.data), nat.inside(d.remote), d.local, now)
+        if not moved:
+            return
+
+
+def behind_nat(
+    mobike: bool = False, left_extra: str = ""
+) -> tuple[IkeEngine, IkeEngine, IkeSa, IkeSa, NatBox]:
+    """Left (behind a :class:`NatBox`) initiated to right; NAT detected on both sides, both
+    on 4500; MOBIKE agreed only when asked for; ``left_extra``: more connection lines."""
+    extra = "" if mobike else "mobike = no"
+    left_conf = conf(
+        LEFT[0],
+        RIGHT[0],
+        "left",
+        "right",
+        "198.51.100.1/32",
+        "203.0.113.1/32",
+        extra=f"{extra}\n    {left_extra}",
+    )
+    left = engine_of(left_conf)
+    right = engine_of(
+        conf(RIGHT[0], "%any", "right", "left", "203.0.113.1/32", "198.51.100.1/32", extra=extra)
+    )
+    nat = NatBox()
+    left.initiate("c", "net", LEFT, RIGHT, 0.0)
+    nat_pump(left, right, nat)
+    (left_sa,), (right_sa,) = left.ike_sas(), right.ike_sas()
+    assert left_sa.nat_local and right_sa.nat_remote
+    assert right_sa.remote == nat.outside((LEFT[0], 4500))
+    assert left_sa.mobike == right_sa.mobike == mobike
+    left.take_events()
+    right.take_events()
+    return left, right, left_sa, right_sa, nat

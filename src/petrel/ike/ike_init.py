@@ -164,6 +164,14 @@ class IkeInit(Task):
         sa.peer_childless = NotifyType.CHILDLESS_IKEV2_SUPPORTED in notifies
         ctx.by_spi[(sa.spi_i, sa.spi_r)] = sa
         check_nat(sa, message, sa.spi_r)
+        sa.nat_dest_hash = next(
+            (
+                n.data
+                for n in message.notifies()
+                if n.notify_type == NotifyType.NAT_DETECTION_DESTINATION_IP
+            ),
+            b"",
+        )
         derive_keys(sa, shared, ctx.random)
         # §2.23: to port 4500 when there is a NAT; RFC 4555 §3.3: also when both may do
         # MOBIKE (the responder did NAT detection), so no later move needs a port change.

@@ -10,7 +10,7 @@ from ..crypto.kdf import child_keymat, derive_ike_keys, skeyseed, split_child_ke
 from ..crypto.nat import nat_detection_hash
 from ..crypto.secrets import zeroize
 from ..crypto.sk import SkCipher
-from ..wire.payloads import Message, Notify
+from ..wire.payloads import Message, Notify, Payload
 from ..wire.registry import NotifyType
 from . import events as ev
 from .sa import ChildSa, IkeSa
@@ -116,6 +116,18 @@ def check_nat(sa: IkeSa, message: Message, spi_r: bytes) -> None:
     seen = nat_seen(sa, message.notifies(), spi_r, sa.local, sa.remote)
     if seen is not None:
         sa.nat_local, sa.nat_remote = seen
+
+
+def reported_address_hash(payloads: Iterable[Payload]) -> bytes:
+    """The NAT_DETECTION_DESTINATION_IP a peer sent: the hash of where it saw us, b"" if none."""
+    return next(
+        (
+            p.data
+            for p in payloads
+            if isinstance(p, Notify) and p.notify_type == NotifyType.NAT_DETECTION_DESTINATION_IP
+        ),
+        b"",
+    )
 
 
 def nat_seen(

@@ -1,11 +1,13 @@
 """Liveness checks, "dead peer detection" (RFC 7296 §1.4, §2.4): an empty INFORMATIONAL
-when the peer was silent for dpd_delay, given up after dpd_timeout."""
+when the peer was silent for dpd_delay, given up after dpd_timeout; with NAT detection when
+a roaming initiator behind a NAT watches its mapping (RFC 4555 §3.8, :mod:`roaming`)."""
 
 from __future__ import annotations
 
 from ..policy.connection import Connection
 from ..wire.payloads import Message, Payload
 from ..wire.registry import ExchangeType
+from .roaming import liveness_answered, liveness_payloads
 from .sa import IkeSa, IkeState
 from .services import IkeServices
 from .task import Task
@@ -19,7 +21,7 @@ class Liveness(Task):
         self.conn = conn
 
     def build_request(self, ctx: IkeServices, sa: IkeSa, now: float) -> list[Payload] | None:
-        return []
+        return liveness_payloads(ctx, sa)
 
     def process_response(
         self,
@@ -30,6 +32,7 @@ class Liveness(Task):
         now: float,
     ) -> bool:
         sa.timers[DPD] = now + self.conn.dpd_delay
+        liveness_answered(ctx, sa, payloads, now)
         return False
 
     def give_up_at(self, sa: IkeSa, now: float) -> float | None:

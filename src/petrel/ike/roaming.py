@@ -9,6 +9,12 @@ INFORMATIONAL with UPDATE_SA_ADDRESSES, NAT detection for the new path and a COO
 (§3.5, §3.9); outstanding requests are retransmitted from the new address.  The answer's
 NAT detection may turn UDP encapsulation on; once on it stays on, as with the responder
 (:mod:`petrel.ike.mobike`).  We list no additional addresses (§3.4 makes them optional).
+
+Behind a NAT, our liveness checks carry NAT detection (§3.8): when the address the peer saw
+(its NAT_DETECTION_DESTINATION_IP) is not the one it last reported, the NAT mapping changed,
+and an update tells the peer, which under MOBIKE does not follow IKE messages by itself.
+The first check after IKE_SA_INIT (port 500) or an IKE rekey (new SPIs) always differs: one
+extra update, harmless as §3.8 notes.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from ..wire.registry import ExchangeType, NotifyType
 from . import events as ev
 from .ike_delete import delete_ike
 from .ike_init import addr_matches
-from .keys import nat_notifies, nat_seen
+from .keys import nat_notifies, nat_seen, reported_address_hash
 from .sa import IkeSa, IkeState
 from .services import NAT_T_PORT, IkeServices
 from .task import Task
@@ -68,6 +74,31 @@ def roam(ctx: IkeServices, sa: IkeSa, address: str, now: float) -> bool:
     if not any(isinstance(task, AddressUpdate) for task in sa.tasks):
         ctx.queue(sa, AddressUpdate(), now)
     return True
+
+
+def checks_mapping(sa: IkeSa) -> bool:
+    """Do our liveness checks watch the NAT mapping (§3.8)?  When we roam and sit behind a
+    NAT."""
+    return sa.mobike and sa.original_initiator and sa.nat_local
+
+
+def liveness_payloads(ctx: IkeServices, sa: IkeSa) -> list[Payload]:
+    """NAT detection for the current path in a liveness check, when it watches the mapping."""
+    if not checks_mapping(sa):
+        return []
+    return list(nat_notifies(ctx.random, sa.spi_i, sa.spi_r, sa.local, sa.remote, sa.nat_fake))
+
+
+def liveness_answered(ctx: IkeServices, sa: IkeSa, payloads: Sequence[Payload], now: float) -> None:
+    """A liveness check's answer: an update if the peer now sees us elsewhere (§3.8)."""
+    if not checks_mapping(sa):
+        return
+    seen = reported_address_hash(payloads)
+    if not seen or hmac.compare_digest(seen, sa.nat_dest_hash):
+        return
+    log.info("IKE SA %d: our NAT mapping changed, updating the peer (MOBIKE)", sa.ike_id)
+    if not any(isinstance(task, AddressUpdate) for task in sa.tasks):
+        ctx.queue(sa, AddressUpdate(), now)
 
 
 def carry_update(old: IkeSa, new: IkeSa) -> None:
@@ -124,6 +155,7 @@ class AddressUpdate(Task):
         if self.path != (sa.local, sa.remote):
             return False  # we moved again meanwhile: the queued update speaks for that path
         was_encap = sa.encap
+        sa.nat_dest_hash = reported_address_hash(notifies) or sa.nat_dest_hash
         seen = nat_seen(sa, notifies, sa.spi_r, sa.local, sa.remote)
         if seen is not None:
             sa.nat_local = sa.nat_local or seen[0]

@@ -124,6 +124,7 @@ class IkeSa:
     nat_remote: bool = False
     nat_fake: bool = False
     original_initiator: bool = False  # we began the first IKE SA of this lineage (kept on rekey)
+    nat_dest_hash: bytes = b""  # the peer's last NAT_DETECTION_DESTINATION_IP (RFC 4555 §3.8)
     request_path: tuple[Address, Address] | None = None  # (local, remote) of the request answered
     local_id: str = ""
     remote_id: str = ""

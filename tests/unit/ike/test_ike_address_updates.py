@@ -9,65 +9,25 @@ Whether followed or not, a request is answered where it came from (§2.11).
 
 from __future__ import annotations
 
-from ike_pair import LEFT, RIGHT, conf, engine_of, established, next_request, of_type, strip
+from ike_pair import (
+    LEFT,
+    PUBLIC,
+    RIGHT,
+    behind_nat,
+    established,
+    nat_pump,
+    next_request,
+    of_type,
+    strip,
+)
 
 from petrel.ike import events as ev
 from petrel.ike.engine import IkeEngine
 from petrel.ike.sa import IkeSa
 from petrel.wire.registry import ExchangeType
 
-PUBLIC = "192.0.2.100"  # the NAT box's outside address
 NEW_MAPPING = (PUBLIC, 40001)
 RIGHT_NATT = (RIGHT[0], 4500)
-
-
-class NatBox:
-    """Left's datagrams leave from PUBLIC:<port>; answers to that mapping reach left."""
-
-    def __init__(self) -> None:
-        self.out: dict[tuple[str, int], tuple[str, int]] = {}
-
-    def outside(self, inside: tuple[str, int]) -> tuple[str, int]:
-        return self.out.setdefault(inside, (PUBLIC, 30000 + len(self.out)))
-
-    def inside(self, outside: tuple[str, int]) -> tuple[str, int]:
-        (found,) = [i for i, o in self.out.items() if o == outside]
-        return found
-
-
-def nat_pump(left: IkeEngine, right: IkeEngine, nat: NatBox, now: float = 0.0) -> None:
-    for _ in range(20):
-        moved = False
-        for d in left.take_datagrams():
-            moved = True
-            right.receive(strip(d.data), d.remote, nat.outside(d.local), now)
-        for d in right.take_datagrams():
-            moved = True
-            left.receive(strip(d.data), nat.inside(d.remote), d.local, now)
-        if not moved:
-            return
-
-
-def behind_nat(mobike: bool = False) -> tuple[IkeEngine, IkeEngine, IkeSa, IkeSa, NatBox]:
-    """Left (behind the NAT) initiated to right; NAT detected on both sides, both on 4500;
-    MOBIKE agreed only when asked for."""
-    extra = "" if mobike else "mobike = no"
-    left = engine_of(
-        conf(LEFT[0], RIGHT[0], "left", "right", "198.51.100.1/32", "203.0.113.1/32", extra=extra)
-    )
-    right = engine_of(
-        conf(RIGHT[0], "%any", "right", "left", "203.0.113.1/32", "198.51.100.1/32", extra=extra)
-    )
-    nat = NatBox()
-    left.initiate("c", "net", LEFT, RIGHT, 0.0)
-    nat_pump(left, right, nat)
-    (left_sa,), (right_sa,) = left.ike_sas(), right.ike_sas()
-    assert left_sa.nat_local and right_sa.nat_remote
-    assert right_sa.remote == nat.outside((LEFT[0], 4500))
-    assert left_sa.mobike == right_sa.mobike == mobike
-    left.take_events()
-    right.take_events()
-    return left, right, left_sa, right_sa, nat
 
 
 def liveness(sender: IkeSa) -> bytes:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from ike_pair import LEFT, RIGHT, engines, of_type, opened, pump, rewrite, strip
+from ike_pair import (
+    LEFT,
+    PUBLIC,
+    RIGHT,
+    behind_nat,
+    engines,
+    of_type,
+    opened,
+    pump,
+    rewrite,
+    strip,
+)
 
 from petrel.ike import events as ev
 from petrel.ike.engine import IkeEngine
@@ -158,7 +169,7 @@ def test_roaming_during_an_ike_rekey_reaches_the_new_ike_sa() -> None:
     """The update waits behind our IKE rekey; the peer's new IKE SA was made from its old
     one's addresses, so it must hear of the move too (either side rekeying)."""
     for rekeying in ("left", "right"):
-        left, right, left_sa, right_sa = up()
+        left, right, left_sa, _ = up()
         engine = left if rekeying == "left" else right
         assert engine.rekey_ike(engine.ike_sas()[0].ike_id, 5.0)
         assert left.roam(left_sa.ike_id, NEW, 5.1)
@@ -170,3 +181,48 @@ def test_roaming_during_an_ike_rekey_reaches_the_new_ike_sa() -> None:
         (new_left,), (new_right,) = left.ike_sas(), right.ike_sas()
         assert new_left.local == NEW_NATT, rekeying
         assert new_right.remote == NEW_NATT, rekeying
+
+
+def _liveness_round(left: IkeEngine, right: IkeEngine, nat, when: float) -> list[dict[int, bytes]]:
+    """Left's DPD timer fires at ``when``; what left sent (its notifies), all delivered."""
+    (right_sa,) = right.ike_sas()
+    left.handle_timer(when)
+    sent = []
+    for _ in range(6):
+        out = left.take_datagrams()
+        sent += [notifies_of(right_sa, d.data) for d in out]
+        for d in out:
+            right.receive(strip(d.data), d.remote, nat.outside(d.local), when)
+        for d in right.take_datagrams():
+            left.receive(strip(d.data), nat.inside(d.remote), d.local, when)
+    return sent
+
+
+def test_rfc4555_3_8_liveness_checks_behind_a_nat_catch_a_new_mapping() -> None:
+    left, right, _, right_sa, nat = behind_nat(mobike=True, left_extra="dpd_delay = 10s")
+    nat_d = {NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP}
+    # The first check: NAT detection included; the peer reports the 4500 mapping, not the
+    # IKE_SA_INIT one: one (harmless) update, which moves nothing.
+    first = _liveness_round(left, right, nat, 11.0)
+    assert nat_d <= set(first[0]) and NotifyType.UPDATE_SA_ADDRESSES in first[1]
+    mapped = right_sa.remote
+    # The NAT box forgets left's mapping: the next check leaves from another port.  Under
+    # MOBIKE right does not follow it (§3.8), but its NAT detection shows the change.
+    nat.out[(LEFT[0], 4500)] = (PUBLIC, 40001)
+    second = _liveness_round(left, right, nat, 25.0)
+    assert NotifyType.UPDATE_SA_ADDRESSES in second[1]
+    assert right_sa.remote == (PUBLIC, 40001) != mapped
+    # Quiet again: the next check sends no update.
+    third = _liveness_round(left, right, nat, 40.0)
+    assert len(third) == 1 and NotifyType.UPDATE_SA_ADDRESSES not in third[0]
+
+
+def test_no_nat_detection_in_liveness_checks_without_a_nat_or_mobike() -> None:
+    for mobike in (False, True):
+        left, right = engines({"extra": "dpd_delay = 10s" + ("" if mobike else "\n mobike = no")})
+        left.initiate("c", "net", LEFT, RIGHT, 0.0)
+        pump(left, right)
+        (right_sa,) = right.ike_sas()
+        left.handle_timer(11.0)
+        (check,) = left.take_datagrams()
+        assert notifies_of(right_sa, check.data) == {}, mobike
