@@ -12,7 +12,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import Input
-from engine_scenarios import PSK, Scenario, scenarios
+from engine_scenarios import CORE_SCENARIOS, PSK, Scenario, scenarios
 
 from petrel.crypto.auth import psk_auth, signed_octets
 from petrel.crypto.sk import SkCipher
@@ -129,6 +129,7 @@ class Dictionary:
         for payload in scenario.payloads:
             if isinstance(payload, KE | Nonce):
                 values.append(payload.data)
+        values += scenario.words  # last: the older scenarios' dictionaries stay as they were
         self.values = tuple(values)
 
 
@@ -209,16 +210,27 @@ def _mutate_dataclass(inp: Input, value: Any, words: Dictionary, depth: int) -> 
         return value
 
 
-def _palette() -> tuple[Payload, ...]:
-    """Payloads to insert: every payload of every scenario, plus kinds none of them carries."""
-    seen: dict[bytes, Payload] = {}
-    for scenario in scenarios():
+def _distinct(scenario_list: list[Scenario], seen: dict[bytes, Payload]) -> list[Payload]:
+    """The payloads of ``scenario_list`` not in ``seen`` (which they are added to)."""
+    out = []
+    for scenario in scenario_list:
         for payload in scenario.payloads:
             try:
                 key = bytes((int(payload.payload_type),)) + encode_payloads((payload,))[1]
             except ValueError:
                 continue
-            seen.setdefault(key, payload)
+            if key not in seen:
+                seen[key] = payload
+                out.append(payload)
+    return out
+
+
+def _palette() -> tuple[Payload, ...]:
+    """Payloads to insert: every payload of every scenario, plus kinds none of them carries.
+    In the order they were added (the core scenarios', the first extras, the newer extras,
+    the newer scenarios'), so that an input's pick keeps its meaning as far as it can."""
+    seen: dict[bytes, Payload] = {}
+    core = _distinct(scenarios()[:CORE_SCENARIOS], seen)
     v4 = TrafficSelector(TsType.IPV4_ADDR_RANGE, 0, 0, 65535, bytes(4), b"\xff" * 4)
     extra: list[Payload] = [
         Notify(NotifyType.REKEY_SA, b"", ProtocolId.ESP, bytes(4)),
@@ -259,7 +271,34 @@ def _palette() -> tuple[Payload, ...]:
     from petrel.wire.payloads import TSi, TSr
 
     extra += [TSi((v4,)), TSr((v4,))]
-    return (*seen.values(), *extra)
+    newer = _distinct(scenarios()[CORE_SCENARIOS:], seen)
+    return (*core, *extra, *_newer_extra(), *newer)
+
+
+def _newer_extra() -> list[Payload]:
+    """For the virtual IP, MOBIKE and childless worlds (engine_scenarios_extra)."""
+    a4 = ConfigAttribute(CfgAttr.INTERNAL_IP4_ADDRESS, b"\x0a\x03\x00\x05")
+    a6 = ConfigAttribute(CfgAttr.INTERNAL_IP6_ADDRESS)
+    return [
+        CP(CfgType.CFG_REPLY, (a4, ConfigAttribute(CfgAttr.INTERNAL_IP4_DNS, bytes(4)))),
+        CP(CfgType.CFG_REPLY, (ConfigAttribute(CfgAttr.INTERNAL_IP4_ADDRESS, b"\xff" * 4),)),
+        CP(CfgType.CFG_REPLY, (ConfigAttribute(CfgAttr.INTERNAL_IP6_ADDRESS, bytes(17)),)),
+        CP(CfgType.CFG_REQUEST, (a6,)),
+        CP(CfgType.CFG_REQUEST, (ConfigAttribute(CfgAttr.INTERNAL_IP4_ADDRESS), a6)),
+        CP(CfgType.CFG_SET, (a4,)),
+        CP(CfgType.CFG_ACK, ()),
+        Notify(NotifyType.INTERNAL_ADDRESS_FAILURE),
+        Notify(NotifyType.FAILED_CP_REQUIRED),
+        Notify(NotifyType.MOBIKE_SUPPORTED),
+        Notify(NotifyType.UPDATE_SA_ADDRESSES),
+        Notify(NotifyType.NO_NATS_ALLOWED, b"\xc0\x00\x02\x03\xc0\x00\x02\x02\x11\x94\x11\x94"),
+        Notify(NotifyType.ADDITIONAL_IP4_ADDRESS, b"\xc0\x00\x02\x03"),
+        Notify(NotifyType.ADDITIONAL_IP6_ADDRESS, bytes(16)),
+        Notify(NotifyType.NO_ADDITIONAL_ADDRESSES),
+        Notify(NotifyType.COOKIE2, bytes(8)),
+        Notify(NotifyType.UNEXPECTED_NAT_DETECTED),
+        Notify(NotifyType.CHILDLESS_IKEV2_SUPPORTED),
+    ]
 
 
 _PALETTE: list[tuple[Payload, ...]] = []

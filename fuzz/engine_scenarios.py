@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ SUITES = {
     "gcm": ("aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519"),
     "cbc": ("aes128-sha256-prfsha256-ecp256", "aes128-sha256"),
 }
+
+# The scenarios built here; those of engine_scenarios_extra (newer engine features) follow.
+CORE_SCENARIOS = 63
+
+Tweak = Callable[[str, str], str]  # (side, swanctl.conf text) -> the text a world uses
 
 
 # ---------------------------------------------------------------------------- the worlds
@@ -199,15 +205,25 @@ def _pump(a: IkeEngine, b: IkeEngine, now: float, rounds: int = 20) -> None:
 class World:
     """Left and right, each with its bystander SA up, at time T0."""
 
-    def __init__(self, suite: str = "gcm", fragment_size: int = 1280, encap: bool = False):
+    def __init__(
+        self,
+        suite: str = "gcm",
+        fragment_size: int = 1280,
+        encap: bool = False,
+        tweak: Tweak | None = None,
+    ):
+        """``tweak`` edits each side's swanctl.conf (virtual IPs, childless, …)."""
         settings = EngineSettings(fragment_size=fragment_size, retransmit_timeout=2.0)
         frag = fragment_size < 600
         engines = []
         for side, me, peer in (("left", LEFT, RIGHT), ("right", RIGHT, LEFT)):
             text = _side_conf(side, me[0], peer[0], suite, frag, encap and side == "left")
+            if tweak is not None:
+                text = tweak(side, text)
             cfg = parse_swanctl(text)
+            random = DetRandom(side.encode())
             engines.append(
-                IkeEngine(cfg.connections, cfg.secrets, settings, DetRandom(side.encode()))
+                IkeEngine(cfg.connections, cfg.secrets, settings, random, pools=cfg.pools)
             )
         self.left, self.right = engines
         far_cfg = parse_swanctl(_far_conf())
@@ -253,6 +269,7 @@ class Scenario:
     auth: tuple[bytes, bytes, Any, bytes] | None  # message, nonce, prf, SK_p for an AUTH fix
     spis: tuple[bytes, ...]  # SPIs of this scenario (Child SAs, IKE SAs)
     raw: tuple[bytes, ...]  # the message as it was sent (its fragments, if any)
+    words: tuple[bytes, ...] = ()  # more octet strings worth trying (NAT-D hashes, addresses)
 
 
 def bystander_fingerprints(engine: IkeEngine) -> dict[int, tuple[object, ...]]:
@@ -499,5 +516,9 @@ def scenarios() -> list[Scenario]:
         natt = World("gcm", encap=True)
         auth = _half_way(natt)
         built.append(_capture("gcm-natt/auth-request", natt.left, natt.right, natt.now, auth))
+        assert len(built) == CORE_SCENARIOS, "append new scenarios in engine_scenarios_extra"
+        from engine_scenarios_extra import extra_scenarios  # it imports this module
+
+        extra_scenarios(built)
         _SCENARIOS.extend(built)
     return _SCENARIOS

@@ -5,8 +5,9 @@ each also holding an established IKE SA with a third peer (the *bystander*, 192.
 driven to a chosen state: before the IKE_SA_INIT response, in IKE_AUTH, established with a
 CREATE_CHILD_SA (new Child SA, Child SA rekey, IKE SA rekey, collisions), an INFORMATIONAL
 (Delete, liveness, retransmission), with fragmentation on, with AES-GCM and with
-AES-CBC+HMAC.  Each such *scenario* holds the next message one peer sent, decrypted with the
-receiving IKE SA's own keys, and snapshots of both engines.
+AES-CBC+HMAC; and (engine_scenarios_extra.py) a virtual IP client and gateway, a MOBIKE
+address update, childless IKE SAs.  Each such *scenario* holds the next message one peer
+sent, decrypted with the receiving IKE SA's own keys, and snapshots of both engines.
 
 One input (see ``forge``) picks a scenario and a list of edits to that message's *plaintext*
 payload chain (delete/insert/duplicate/move payloads, change any field of any payload —
@@ -22,13 +23,16 @@ delete) on whatever state the message left behind.
 Invariants after every input: nothing raises out of the engine's host interface; the
 bystander IKE SA and its Child SA are exactly as they were; every datagram sent decodes;
 every Child SA announced can be installed in the ESP data plane and has traffic selectors
-within its configuration; the engine's tables stay bounded.
+within its configuration ("dynamic" meaning the address it stands for, a virtual IP once
+assigned); every virtual IP assigned is an address; a pool's leases are its own, distinct, and
+held by as many IKE SAs as they count; the engine's tables stay bounded.
 
 Run:  python3 fuzz/fuzz_engine.py -atheris_runs=100000 [corpus_dir]
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import sys
 from pathlib import Path
@@ -57,7 +61,7 @@ with instrumentation(__name__, ("petrel.ike", "petrel.policy")):
     from petrel.ike import events as ev
     from petrel.ike.engine import IkeEngine
     from petrel.ike.fragment import MAX_REASSEMBLED
-    from petrel.policy.selectors import all_within
+    from petrel.policy.selectors import Selector, all_within, resolve_dynamic
     from petrel.wire.codec import decode_message
     from petrel.wire.errors import DecodeError
 
@@ -105,6 +109,34 @@ def check_engine(engine: IkeEngine, bystanders: dict[int, tuple[object, ...]]) -
     deadline = engine.next_timer()
     if deadline is not None and not deadline == deadline:  # NaN
         raise AssertionError("next_timer() is NaN")
+    check_pools(engine)
+
+
+def check_pools(engine: IkeEngine) -> None:
+    """Virtual IP leases (the gateway of the virtual IP world): inside their pool, no address
+    leased twice, and each online lease counting exactly the IKE SAs of its owner that hold
+    it (none leaked when an SA ends or is rekeyed, none handed out twice)."""
+    held: dict[tuple[str, str, str], int] = {}
+    for sa in engine.ike_sas():
+        for name, address in sa.remote_vips:
+            key = (name, sa.remote_id, address)
+            held[key] = held.get(key, 0) + 1
+    for name, pool in engine.pools.items():
+        leases = pool.leases()
+        addresses = [address for address, _, _ in leases]
+        if len(set(addresses)) != len(leases) or not all(map(pool.owns, addresses)):
+            raise AssertionError(f"pool {name}: leases {leases}")
+        if len(pool.online) > MAX_IKE_SAS:
+            raise AssertionError(f"pool {name}: {len(pool.online)} online leases")
+        online = {owner: str(address) for address, owner, up in leases if up}
+        for owner, (_offset, refs) in pool.online.items():
+            count = held.pop((name, owner, online[owner]), 0)
+            if count < refs:
+                raise LeaseLeak(f"pool {name}: lease of {owner!r} {refs} refs, {count} SAs")
+            if count != refs:
+                raise AssertionError(f"pool {name}: lease of {owner!r} {refs} refs, {count} SAs")
+    if held:
+        raise AssertionError(f"IKE SAs hold virtual IPs their pool does not lease: {held}")
 
 
 class ReservedSpi(AssertionError):
@@ -115,16 +147,33 @@ class NoIntegrity(AssertionError):
     """A Child SA announced with a cipher that is not AEAD and no integrity algorithm."""
 
 
+class LeaseLeak(AssertionError):
+    """An online virtual IP lease counting more IKE SAs than hold it: one lost its virtual IP,
+    so the lease is never released."""
+
+
+class NotTheVirtualIp(AssertionError):
+    """A virtual IP client's Child SA whose local selectors reach beyond the virtual IP it
+    was assigned ("dynamic" means that address once known, as charon narrows it)."""
+
+
 def check_outputs(engine: IkeEngine) -> list[ev.Datagram]:
-    """Every datagram decodes; every Child SA announced is installable and within its
-    configuration's traffic selectors."""
+    """Every datagram decodes; every virtual IP assigned is an address; every Child SA
+    announced is installable and within its configuration's traffic selectors."""
     datagrams = engine.take_datagrams()
     for d in datagrams:
         try:
             decode_message(strip_marker(d))
         except DecodeError as exc:
             raise AssertionError(f"the engine sent an undecodable message: {exc}") from exc
-    for event in engine.take_events():
+    events = engine.take_events()
+    vips = {a for e in events if isinstance(e, ev.VirtualIpsAssigned) for a in e.addresses}
+    for address in vips:  # the data plane puts them on its device
+        try:
+            ipaddress.ip_address(address)
+        except ValueError as exc:
+            raise AssertionError(f"virtual IP the data plane cannot add: {address!r}") from exc
+    for event in events:
         if not isinstance(event, ev.ChildSaUp):
             continue
         for keys in (event.inbound, event.outbound):
@@ -137,12 +186,53 @@ def check_outputs(engine: IkeEngine) -> list[ev.Datagram]:
                 kind(keys.spi, keys.encr, keys.encr_key, keys.integ, keys.integ_key, event.esn)
         except ValueError as exc:
             raise AssertionError(f"Child SA the data plane cannot install: {exc}") from exc
-        config = engine.connections[event.connection].children[event.name]
-        if not all_within(event.local_ts, config.local_ts) or not all_within(
-            event.remote_ts, config.remote_ts
-        ):
+        conn = engine.connections[event.connection]
+        config = conn.children[event.name]
+        local, remote = _dynamic_hosts(engine, event, vips)
+        local_ok = all_within(event.local_ts, _meaning(config.local_ts, local))
+        if not local_ok and conn.vips and any(s.dynamic for s in config.local_ts):
+            raise NotTheVirtualIp(f"Child SA beyond our virtual IP {sorted(local)}: {event}")
+        if not local_ok or not all_within(event.remote_ts, _meaning(config.remote_ts, remote)):
             raise AssertionError(f"Child SA wider than its configuration: {event}")
     return datagrams
+
+
+# "dynamic" traffic selectors (only the virtual IP world has them: the client's local one, the
+# gateway's remote one).  As configured, "dynamic" is a placeholder that contains nothing; the
+# engine resolves it to one host address when it makes a Child SA: its own (the peer's) IKE
+# address, or the virtual IP once there is one (IkeSa.local_ts_address/remote_ts_address).  The
+# check resolves it the same way, so that it still says "no wider than configured" (a single
+# host address: the right one) instead of failing every Child SA of that world or skipping it.
+
+
+def _dynamic_hosts(
+    engine: IkeEngine, event: ev.ChildSaUp, assigned: set[str]
+) -> tuple[set[str], set[str]]:
+    """The addresses "dynamic" may mean for the Child SA of ``event``: (local, remote)."""
+    sa = next((s for s in engine.ike_sas() if s.ike_id == event.ike_id), None)
+    if sa is not None and sa.local_vips:
+        local = set(sa.local_vips)
+    elif engine.connections[event.connection].vips:  # asked for: never our IKE address
+        # (the IKE SA rekeyed in the same step moved its virtual IPs to the new one)
+        local = assigned | {a for s in engine.ike_sas() for a in s.local_vips}
+    else:
+        local = {event.local[0]}
+    if sa is not None and sa.remote_vips:
+        remote = {address for _, address in sa.remote_vips}
+    else:  # or the peer's lease, moved on by an IKE SA rekey in the same step
+        remote = {event.remote[0]}
+        remote.update(str(a) for pool in engine.pools.values() for a, _, _ in pool.leases())
+    return local, remote
+
+
+def _meaning(configured: tuple[Selector, ...], hosts: set[str]) -> tuple[Selector, ...]:
+    """The configured selectors with "dynamic" resolved to each of ``hosts``."""
+    if not any(s.dynamic for s in configured):
+        return configured
+    out = [s for s in configured if not s.dynamic]
+    for host in sorted(hosts):
+        out += [s for s in resolve_dynamic(configured, host) if s not in out]
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------- the target
@@ -174,7 +264,7 @@ def _command(inp: Input, engine: IkeEngine, now: float) -> None:
         engine.reauthenticate(sa.ike_id, now)
 
 
-KNOWN_BUGS: tuple[KnownBug, ...] = ()  # none open: each fixed one has its regression test
+KNOWN_BUGS: tuple[KnownBug, ...] = ()  # none open (fuzz/README.md lists those fixed)
 
 
 def TestOneInput(data: bytes) -> None:

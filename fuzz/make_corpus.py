@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import engine_scenarios
+import engine_scenarios_extra
 import fuzz_decode
 import fuzz_engine
 import fuzz_esp
@@ -72,6 +74,10 @@ def engine() -> list[tuple[str, bytes]]:
         ("delete-child-insert-nonce", "gcm/delete-child-request", (1, 6, 0, 40)),
         ("create-child-answered-then-later", "gcm/create-child-request",
          (0, 0, 0, 0, 0, 0, 2, 0, 1, 4)),
+        ("vip-auth-request-without-cp", "vip/auth-request", (1, 0, 4)),
+        ("vip-auth-response-zero-address", "vip/auth-response", (1, 3, 2, 1, 5, 0, 1, 6)),
+        ("mobike-update-from-another-nat", "mobike/update-request", (0, 0, 0, 0, 15, 1)),
+        ("childless-create-child-without-ke", "childless/create-child-request", (1, 0, 2)),
     ]  # fmt: skip
     for label, name, edit in edits:
         index = [s.name for s in fuzz_engine.scenarios()].index(name)
@@ -115,8 +121,12 @@ def swanctl() -> list[tuple[str, bytes]]:
         ),
     ]
     for side, me, peer in (("left", "192.0.2.1", "192.0.2.2"), ("right", "192.0.2.2", "192.0.2.1")):
-        texts.append(fuzz_engine._side_conf(side, me, peer, "gcm", True, side == "left"))
-    texts.append(fuzz_engine._far_conf())
+        texts.append(engine_scenarios._side_conf(side, me, peer, "gcm", True, side == "left"))
+    texts.append(engine_scenarios._far_conf())
+    for side, me, peer in (("left", "192.0.2.1", "192.0.2.2"), ("right", "192.0.2.2", "192.0.2.1")):
+        text = engine_scenarios._side_conf(side, me, peer, "gcm", False, False)
+        texts.append(engine_scenarios_extra.vip_tweak(side, text))  # vips, pools
+        texts.append(engine_scenarios_extra.childless_force(side, text))
     out = [(f"config-{i}", bytes((0,)) + t.encode()) for i, t in enumerate(texts)]
     out += [(f"builtin-{i}", s) for i, s in enumerate(fuzz_swanctl.seeds())]
     return out

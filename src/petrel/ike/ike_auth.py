@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..credentials.identities import format_identity, id_match
 from ..policy.connection import ChildConfig, Connection
 from ..policy.identity import Identity
-from ..policy.selectors import Selector, all_within
+from ..policy.selectors import Selector, all_within, narrow, resolve_dynamic
 from ..wire.payloads import (
     AUTH,
     SA,
@@ -197,6 +197,12 @@ def _complete_child(
                     remote_ts, pending.remote_ts
                 ):
                     problem = "responder widened the traffic selectors"
+                elif sa.local_vips:
+                    # We proposed the whole range while our virtual IP was unknown: keep only
+                    # what "dynamic" means now, the assigned address (charon narrows so too).
+                    local_ts = narrow(local_ts, _with_virtual_ips(pending.config, sa))
+                    if not local_ts:
+                        problem = "responder's TSi does not include our virtual IP"
     if problem is not None:
         ctx.fail(sa, NotifyType.NO_PROPOSAL_CHOSEN, problem, False)
         delete_spi(ctx, sa, pending.spi_in, now)
@@ -221,6 +227,11 @@ def _complete_child(
         ni=sa.ni,
         nr=sa.nr,
     )
+
+
+def _with_virtual_ips(config: ChildConfig, sa: IkeSa) -> tuple[Selector, ...]:
+    """The child's local selectors with "dynamic" meaning each of our virtual IPs."""
+    return tuple(sel for vip in sa.local_vips for sel in resolve_dynamic(config.local_ts, vip))
 
 
 class IkeAuthResponder(Responder):

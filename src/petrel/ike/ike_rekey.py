@@ -53,6 +53,8 @@ class IkeRekey(Task):
         conn = sa.connection
         if sa.state is not IkeState.ESTABLISHED or conn is None or sa.algorithms is None:
             return None
+        if sa.rekeyed_to is not None:
+            return None  # already replaced (we answered the peer's rekey): nothing to rekey
         self.new_spi = ctx.new_ike_spi()
         self.proposals = with_spi(conn.proposals, self.new_spi)
         group = self.group or int(sa.algorithms.ke or 0)
@@ -249,6 +251,7 @@ def inherit(old: IkeSa, new: IkeSa) -> None:
     new.local_id, new.remote_id = old.local_id, old.remote_id
     new.nat_local, new.nat_remote, new.nat_fake = old.nat_local, old.nat_remote, old.nat_fake
     new.original_initiator = old.original_initiator
+    new.nat_dest_hash = old.nat_dest_hash  # new SPIs: the next check updates (§3.8)
     new.fragmentation, new.mobike = old.fragmentation, old.mobike
     new.peer_childless = old.peer_childless
 
@@ -260,8 +263,11 @@ def move_children(old: IkeSa, new: IkeSa) -> None:
             if key in old.timers:
                 new.timers[key] = old.timers.pop(key)
     old.children.clear()
-    new.remote_vips, old.remote_vips = old.remote_vips, ()  # the leases move too
-    new.local_vips, old.local_vips = old.local_vips, ()
+    # The leases move too, unless an earlier move took them (a rekey collision, §2.8.1).
+    if old.remote_vips:
+        new.remote_vips, old.remote_vips = old.remote_vips, ()
+    if old.local_vips:
+        new.local_vips, old.local_vips = old.local_vips, ()
     old.rekeyed_to = new.ike_id
 
 
