@@ -58,6 +58,9 @@ class PetrelPeer:
             *self.daemon_args,
         ]
         env = {**os.environ, **self.env} if self.env else None
+        # A socket left by an earlier daemon of ours (killed after its grace time) would make
+        # the wait below return before the new one listens.
+        self.vici.unlink(missing_ok=True)
         self.proc = self.lab.spawn_in(self.ns, argv, self.log, env=env)
         ready = wait_for(lambda: self.vici.exists() or self.proc.poll() is not None, timeout)
         if not ready or self.proc.poll() is not None:
