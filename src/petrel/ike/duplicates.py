@@ -41,8 +41,7 @@ def answer_retransmitted_request(
         sa.ike_id,
         message.header.message_id,
     )
-    for datagram in cached[1]:
-        ctx.send_to(datagram, local, remote)
+    ctx.send(sa, cached[1], (local, remote))
 
 
 def _authentic(ctx: IkeServices, sa: IkeSa, data: bytes, message: Message) -> bool:

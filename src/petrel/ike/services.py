@@ -153,9 +153,16 @@ class IkeServices:
 
     # ---------------------------------------------------------------- sending
 
-    def send(self, sa: IkeSa, data: bytes | Sequence[bytes]) -> None:
+    def send(
+        self,
+        sa: IkeSa,
+        data: bytes | Sequence[bytes],
+        path: tuple[ev.Address, ev.Address] | None = None,
+    ) -> None:
+        """To the IKE SA's addresses, or to ``path`` (local, remote) when given."""
+        local, remote = path or (sa.local, sa.remote)
         for datagram in (data,) if isinstance(data, bytes) else data:
-            self.send_to(datagram, sa.local, sa.remote)
+            self.send_to(datagram, local, remote)
 
     def send_to(self, data: bytes, local: ev.Address, remote: ev.Address) -> None:
         if local[1] == NAT_T_PORT or remote[1] == NAT_T_PORT:
@@ -224,9 +231,7 @@ class IkeServices:
         header = self.header(sa, int(request.exchange), request.message_id, response=True)
         data = self.protect(sa, header, payloads)
         sa.last_response = (request.message_id, data)
-        local, remote = sa.request_path or (sa.local, sa.remote)
-        for datagram in data:  # §2.11: to where the request came from, followed or not
-            self.send_to(datagram, local, remote)
+        self.send(sa, data, sa.request_path)  # §2.11: where it came from, followed or not
 
     # ---------------------------------------------------------------- requests and tasks
 
