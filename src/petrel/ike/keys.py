@@ -130,6 +130,17 @@ def reported_address_hash(payloads: Iterable[Payload]) -> bytes:
     )
 
 
+def redo_nat_detection(
+    sa: IkeSa, notifies: Iterable[Notify], local: ev.Address, remote: ev.Address
+) -> None:
+    """NAT detection redone on a MOBIKE path (RFC 4555 §3.5): a NAT found turns UDP
+    encapsulation on; once on, it stays on (the section allows either)."""
+    seen = nat_seen(sa, notifies, sa.spi_r, local, remote)
+    if seen is not None:
+        sa.nat_local = sa.nat_local or seen[0]
+        sa.nat_remote = sa.nat_remote or seen[1]
+
+
 def nat_seen(
     sa: IkeSa,
     notifies: Iterable[Notify],

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from ..wire.payloads import Notify, Payload
 from ..wire.registry import NotifyType
 from . import events as ev
-from .keys import nat_notifies, nat_seen
+from .keys import nat_notifies, redo_nat_detection
 from .sa import IkeSa
 from .services import IkeServices
 
@@ -109,10 +109,7 @@ def _move(
     remote: ev.Address,
 ) -> None:
     before = (sa.local, sa.remote, sa.encap)
-    seen = nat_seen(sa, notifies, sa.spi_r, local, remote)
-    if seen is not None:
-        sa.nat_local = sa.nat_local or seen[0]
-        sa.nat_remote = sa.nat_remote or seen[1]
+    redo_nat_detection(sa, notifies, local, remote)
     sa.local, sa.remote = local, remote
     log.info(
         "IKE SA %d (%s): peer updated its address to %s:%d (MOBIKE)%s",

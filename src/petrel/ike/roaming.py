@@ -29,7 +29,7 @@ from ..wire.registry import ExchangeType, NotifyType
 from . import events as ev
 from .ike_delete import delete_ike
 from .ike_init import addr_matches
-from .keys import nat_notifies, nat_seen, reported_address_hash
+from .keys import nat_notifies, redo_nat_detection, reported_address_hash
 from .sa import IkeSa, IkeState
 from .services import NAT_T_PORT, IkeServices
 from .task import Task
@@ -69,11 +69,15 @@ def roam(ctx: IkeServices, sa: IkeSa, address: str, now: float) -> bool:
         address,
     )
     ctx.move(sa, local, remote)
-    # One update waiting in the queue is enough: it is built when sent, from the addresses
-    # then current (§3.5's "pending_update").
+    _update(ctx, sa, now)
+    return True
+
+
+def _update(ctx: IkeServices, sa: IkeSa, now: float) -> None:
+    """Queue an address update, unless one already waits: it is built when sent, from the
+    addresses then current (§3.5's "pending_update")."""
     if not any(isinstance(task, AddressUpdate) for task in sa.tasks):
         ctx.queue(sa, AddressUpdate(), now)
-    return True
 
 
 def checks_mapping(sa: IkeSa) -> bool:
@@ -97,8 +101,7 @@ def liveness_answered(ctx: IkeServices, sa: IkeSa, payloads: Sequence[Payload], 
     if not seen or hmac.compare_digest(seen, sa.nat_dest_hash):
         return
     log.info("IKE SA %d: our NAT mapping changed, updating the peer (MOBIKE)", sa.ike_id)
-    if not any(isinstance(task, AddressUpdate) for task in sa.tasks):
-        ctx.queue(sa, AddressUpdate(), now)
+    _update(ctx, sa, now)
 
 
 def carry_update(old: IkeSa, new: IkeSa) -> None:
@@ -156,10 +159,7 @@ class AddressUpdate(Task):
             return False  # we moved again meanwhile: the queued update speaks for that path
         was_encap = sa.encap
         sa.nat_dest_hash = reported_address_hash(notifies) or sa.nat_dest_hash
-        seen = nat_seen(sa, notifies, sa.spi_r, sa.local, sa.remote)
-        if seen is not None:
-            sa.nat_local = sa.nat_local or seen[0]
-            sa.nat_remote = sa.nat_remote or seen[1]
+        redo_nat_detection(sa, notifies, sa.local, sa.remote)
         log.info(
             "IKE SA %d (%s): the peer follows us to %s:%d (MOBIKE)%s",
             sa.ike_id,
